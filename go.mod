@@ -1,0 +1,3 @@
+module github.com/direkt/direkt
+
+go 1.26.8

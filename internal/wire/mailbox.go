@@ -1,0 +1,93 @@
+package wire
+
+// Mailbox protocol (docs/protocol.md, section 3): JSON text frames over a
+// WebSocket at MailboxPath with subprotocol Subprotocol.
+
+const (
+	// MailboxPath is the HTTP path of the mailbox WebSocket.
+	MailboxPath = "/v1/mailbox"
+	// Subprotocol is the WebSocket subprotocol of protocol version 1.
+	Subprotocol = "direkt.v1"
+	// MaxFrame is the largest mailbox frame (JSON text) either side accepts.
+	MaxFrame = 64 << 10
+	// MaxBody is the largest decoded body of an "add" frame.
+	MaxBody = 16 << 10
+	// MaxBodiesPerSide is how many bodies one side may add to a mailbox.
+	MaxBodiesPerSide = 64
+)
+
+// Mailbox frame types, client to server.
+const (
+	TypeAllocate = "allocate"
+	TypeClaim    = "claim"
+	TypeAdd      = "add"
+	TypeClose    = "close"
+)
+
+// Mailbox frame types, server to client.
+const (
+	TypeWelcome   = "welcome"
+	TypeAllocated = "allocated"
+	TypeClaimed   = "claimed"
+	TypePaired    = "paired"
+	TypeMessage   = "message"
+	TypeClosed    = "closed"
+	TypeError     = "error"
+)
+
+// Moods of a "close" frame.
+const (
+	MoodHappy   = "happy"   // done, all well
+	MoodScary   = "scary"   // pairing failed (wrong code or tampering): burn the nameplate
+	MoodLonely  = "lonely"  // gave up waiting for the other side
+	MoodErrory  = "errory"  // local error
+	MoodExpired = "expired" // server only: the mailbox timed out
+)
+
+// Error kinds of an "error" frame.
+const (
+	ErrKindBadRequest       = "bad-request"
+	ErrKindUnknownNameplate = "unknown-nameplate"
+	ErrKindCrowded          = "crowded"
+	ErrKindRateLimited      = "rate-limited"
+	ErrKindTooLarge         = "too-large"
+	ErrKindTooMany          = "too-many"
+	ErrKindExpired          = "expired"
+	ErrKindInternal         = "internal"
+)
+
+// Frame is one mailbox frame in either direction. Only the fields of its Type
+// are set; the rest are left empty and omitted.
+type Frame struct {
+	Type string `json:"type"`
+
+	// welcome
+	Version int    `json:"version,omitempty"`
+	MOTD    string `json:"motd,omitempty"`
+
+	// claim, allocated
+	Nameplate string `json:"nameplate,omitempty"`
+	// allocated, claimed: 16 random bytes, the CPace sid.
+	Mailbox []byte `json:"mailbox,omitempty"`
+
+	// add, message
+	Body []byte `json:"body,omitempty"`
+
+	// close, closed
+	Mood string `json:"mood,omitempty"`
+
+	// paired
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+	TTL        int         `json:"ttl,omitempty"` // seconds the credentials are valid
+
+	// error
+	Kind    string `json:"kind,omitempty"`
+	Message string `json:"message,omitempty"`
+}
+
+// ICEServer is a STUN or TURN server as the browser's RTCIceServer describes it.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
+}

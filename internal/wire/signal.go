@@ -1,0 +1,37 @@
+package wire
+
+// Sealed signalling messages (docs/protocol.md, section 4.3). They travel only
+// inside sealed pairing frames.
+
+// Signal types (the "t" field).
+const (
+	SignalHello   = "hello"
+	SignalOffer   = "offer"
+	SignalAnswer  = "answer"
+	SignalCand    = "cand"
+	SignalCandEnd = "cand-end"
+	SignalBye     = "bye"
+)
+
+// Signal is one sealed signalling message. Only the fields of its T are set.
+type Signal struct {
+	T string `json:"t"`
+
+	// hello
+	V    int    `json:"v,omitempty"`
+	Name string `json:"name,omitempty"`
+	ID   []byte `json:"id,omitempty"` // Ed25519 public key
+	App  string `json:"app,omitempty"`
+	Path string `json:"path,omitempty"`
+
+	// offer, answer
+	SDP string `json:"sdp,omitempty"`
+
+	// cand
+	Cand string  `json:"c,omitempty"`
+	Mid  *string `json:"mid,omitempty"`
+	Idx  *uint16 `json:"idx,omitempty"`
+
+	// bye
+	Reason string `json:"reason,omitempty"`
+}
