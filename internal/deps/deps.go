@@ -6,6 +6,7 @@ package deps
 import (
 	_ "github.com/coder/websocket"
 	_ "github.com/gtank/ristretto255"
+	_ "github.com/pion/logging"
 	_ "github.com/pion/transport/v5/vnet"
 	_ "github.com/pion/turn/v5"
 	_ "github.com/pion/webrtc/v4"
@@ -13,5 +14,4 @@ import (
 	_ "go.uber.org/goleak"
 	_ "golang.org/x/term"
 	_ "golang.org/x/time/rate"
-	_ "github.com/pion/logging"
 )
