@@ -1,0 +1,21 @@
+package relay
+
+import "errors"
+
+var (
+	// ErrNoListener is returned by New when Config has neither a UDP
+	// socket nor a TCP listener.
+	ErrNoListener = errors.New("relay: no UDP socket and no TCP listener")
+
+	// ErrNoPublicIP is returned by New when Config.PublicIP is nil and the
+	// listeners are bound to an unspecified address, so the relay address to
+	// advertise in allocations cannot be derived.
+	ErrNoPublicIP = errors.New("relay: public IP not set and listener address is unspecified")
+
+	// ErrBadConfig is returned by New for a Config field that is out of range.
+	ErrBadConfig = errors.New("relay: invalid configuration")
+
+	// ErrClosed is returned when a relay socket is requested from a server
+	// that is closing.
+	ErrClosed = errors.New("relay: server closed")
+)

@@ -1,0 +1,389 @@
+package relay
+
+import (
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha1" //nolint:gosec // TURN REST passwords are HMAC-SHA1 by definition (draft-uberti-behave-turn-rest-00 section 2.2).
+	"encoding/base64"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/turn/v5"
+
+	"github.com/direkt/direkt/internal/wire"
+)
+
+// Config configures a relay Server. At least one of UDPConn and TCPListener
+// must be set. The Server takes ownership of both: Close closes them.
+type Config struct {
+	// UDPConn serves STUN and TURN over UDP. nil = no UDP listener. The
+	// caller opens the socket, so tests can bind port 0 and a deployment can
+	// bind UDP and TCP on one address.
+	UDPConn net.PacketConn
+	// TCPListener serves STUN and TURN over TCP (RFC 6062 framing of STUN
+	// over a stream). nil = no TCP listener.
+	TCPListener net.Listener
+	// PublicIP is the relay address advertised in allocations. nil = the IP
+	// the UDP (else TCP) listener is bound to, if that is a specific address;
+	// New fails with ErrNoPublicIP when it is unspecified.
+	PublicIP net.IP
+	// RelayBindAddr is the local address relay sockets bind to. "" = "0.0.0.0".
+	RelayBindAddr string
+	// Secret is the TURN REST shared secret. nil = 32 random bytes, so
+	// credentials are valid only for this process.
+	Secret []byte
+	// Realm is the STUN long-term credential realm. "" = "direkt".
+	Realm string
+	// AllowPrivate admits loopback, private, link-local, ULA, unspecified and
+	// cloud-metadata peer addresses (tests, LAN relays). false = only
+	// addresses routable on the internet are relayed to. Multicast and
+	// broadcast are refused either way.
+	AllowPrivate bool
+	// MaxAllocationsPerUser caps concurrent allocations per credential
+	// (the random part of a TURN REST username). 0 = 8.
+	MaxAllocationsPerUser int
+	// CredentialTTL is how long issued credentials stay valid. 0 = 10 minutes.
+	CredentialTTL time.Duration
+	// NoTURN runs a STUN server only (--no-relay): binding requests are
+	// answered, allocations refused and ICEServers offers no TURN URL.
+	NoTURN bool
+	// Net is the network relay sockets are opened on. nil = the real
+	// network (pion/transport stdnet); tests pass a vnet.
+	Net transport.Net
+	// Logger receives the server's logs and pion's (see NewPionLogger).
+	// nil = slog.Default().
+	Logger *slog.Logger
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultRealm                 = "direkt"
+	DefaultMaxAllocationsPerUser = 8
+	DefaultCredentialTTL         = 10 * time.Minute
+)
+
+// Server is a running STUN/TURN server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg      Config
+	log      *slog.Logger
+	secret   []byte
+	udpPort  int // 0 = no UDP listener
+	tcpPort  int // 0 = no TCP listener
+	turn     *turn.Server
+	pionAuth turn.AuthHandler
+
+	closeOnce sync.Once
+	closeErr  error
+
+	// mu guards the fields below; cond is signalled whenever busy or allocs
+	// drop, so that Close can wait for teardown.
+	mu      sync.Mutex
+	cond    *sync.Cond
+	closing bool
+	// busy counts pion goroutines and sockets that must end before Close
+	// returns: the UDP read loop, the TCP accept loop, each accepted TCP
+	// connection and each relay socket.
+	busy    int
+	conns   map[*trackedConn]struct{}
+	allocs  int
+	perUser map[string]int
+}
+
+// New starts a server on the listeners in cfg.
+func New(cfg Config) (*Server, error) {
+	if cfg.UDPConn == nil && cfg.TCPListener == nil {
+		return nil, ErrNoListener
+	}
+	if cfg.MaxAllocationsPerUser < 0 || cfg.CredentialTTL < 0 {
+		return nil, fmt.Errorf("%w: negative quota or credential lifetime", ErrBadConfig)
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = DefaultRealm
+	}
+	if cfg.RelayBindAddr == "" {
+		cfg.RelayBindAddr = "0.0.0.0"
+	}
+	if cfg.MaxAllocationsPerUser == 0 {
+		cfg.MaxAllocationsPerUser = DefaultMaxAllocationsPerUser
+	}
+	if cfg.CredentialTTL == 0 {
+		cfg.CredentialTTL = DefaultCredentialTTL
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	s := &Server{
+		cfg:     cfg,
+		log:     cfg.Logger.With("component", "relay"),
+		conns:   make(map[*trackedConn]struct{}),
+		perUser: make(map[string]int),
+	}
+	s.cond = sync.NewCond(&s.mu)
+
+	s.secret = cfg.Secret
+	if s.secret == nil {
+		s.secret = make([]byte, 32)
+		_, _ = rand.Read(s.secret) // crypto/rand.Read never fails (Go 1.24+)
+	}
+
+	publicIP := cfg.PublicIP
+	if cfg.UDPConn != nil {
+		ip, port := addrIPPort(cfg.UDPConn.LocalAddr())
+		s.udpPort = port
+		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
+			publicIP = ip
+		}
+	}
+	if cfg.TCPListener != nil {
+		ip, port := addrIPPort(cfg.TCPListener.Addr())
+		s.tcpPort = port
+		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
+			publicIP = ip
+		}
+	}
+	if publicIP == nil {
+		return nil, ErrNoPublicIP
+	}
+
+	pionLog := NewPionLogger(s.log)
+	gen := &relayGen{s: s, static: &turn.RelayAddressGeneratorStatic{
+		RelayAddress: publicIP,
+		Address:      cfg.RelayBindAddr,
+		Net:          cfg.Net,
+	}}
+	if err := gen.Validate(); err != nil {
+		return nil, fmt.Errorf("relay: relay address generator: %w", err)
+	}
+	permit := func(client net.Addr, peer net.IP) bool {
+		ok := peerAllowed(peer, cfg.AllowPrivate)
+		if !ok {
+			s.log.Debug("peer address refused", "peer", peer.String())
+		}
+		return ok
+	}
+
+	sc := turn.ServerConfig{
+		LoggerFactory: pionLog,
+		Realm:         cfg.Realm,
+		QuotaHandler:  s.quota,
+		EventHandler: turn.EventHandler{
+			OnAllocationCreated: s.allocationCreated,
+			OnAllocationDeleted: s.allocationDeleted,
+		},
+	}
+	// Without an AuthHandler pion answers an authenticated Allocate with a
+	// 400 that its own client drops (it retransmits for seconds), so a
+	// STUN-only server refuses every credential instead: 401 at once.
+	sc.AuthHandler = s.refuseAll
+	if !cfg.NoTURN {
+		s.pionAuth = turn.LongTermTURNRESTAuthHandler(string(s.secret), pionLog.NewLogger("turn-auth"))
+		sc.AuthHandler = s.authenticate
+	}
+	// busy is raised before pion starts its loops; each wrapper lowers it
+	// once when pion's loop sees its terminal error.
+	if cfg.UDPConn != nil {
+		s.busy++
+		sc.PacketConnConfigs = []turn.PacketConnConfig{{
+			PacketConn:            &loopPacketConn{PacketConn: cfg.UDPConn, s: s},
+			RelayAddressGenerator: gen,
+			PermissionHandler:     permit,
+		}}
+	}
+	if cfg.TCPListener != nil {
+		s.busy++
+		sc.ListenerConfigs = []turn.ListenerConfig{{
+			Listener:              &trackedListener{Listener: cfg.TCPListener, s: s},
+			RelayAddressGenerator: gen,
+			PermissionHandler:     permit,
+		}}
+	}
+	ts, err := turn.NewServer(sc)
+	if err != nil {
+		return nil, fmt.Errorf("relay: start TURN server: %w", err)
+	}
+	s.turn = ts
+	s.log.Info("relay started", "udp_port", s.udpPort, "tcp_port", s.tcpPort,
+		"public_ip", publicIP.String(), "turn", !cfg.NoTURN)
+	return s, nil
+}
+
+// Close stops the server: it closes the listeners, every TCP connection and
+// every allocation, and returns once pion's goroutines for them have ended.
+// It runs once; later calls return the first result.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closing = true
+		conns := make([]*trackedConn, 0, len(s.conns))
+		for c := range s.conns {
+			conns = append(conns, c)
+		}
+		s.mu.Unlock()
+
+		// Closing the listeners ends pion's read and accept loops, which
+		// then close their allocation managers and so every allocation.
+		err := s.turn.Close()
+		// pion does not close accepted TCP connections itself; closing the
+		// underlying conn ends their read loops, which delete their
+		// allocations and then call trackedConn.Close.
+		for _, c := range conns {
+			_ = c.Conn.Close()
+		}
+
+		s.mu.Lock()
+		for s.busy > 0 || s.allocs > 0 {
+			s.cond.Wait()
+		}
+		s.mu.Unlock()
+		if err != nil {
+			s.closeErr = fmt.Errorf("relay: close: %w", err)
+		}
+		s.log.Info("relay stopped")
+	})
+	return s.closeErr
+}
+
+// Credentials issues TURN REST credentials valid until now+CredentialTTL:
+// username "<unix-expiry>:<random>", password base64(HMAC-SHA1(secret,
+// username)) (draft-uberti-behave-turn-rest-00 section 2.2). The random part
+// is the "user" the allocation quota counts.
+func (s *Server) Credentials(now time.Time) (username, password string, expires time.Time) {
+	expires = now.Add(s.cfg.CredentialTTL).Truncate(time.Second)
+	var r [12]byte
+	_, _ = rand.Read(r[:])
+	username = strconv.FormatInt(expires.Unix(), 10) + ":" + base64.RawURLEncoding.EncodeToString(r[:])
+	return username, s.password(username), expires
+}
+
+func (s *Server) password(username string) string {
+	mac := hmac.New(sha1.New, s.secret)
+	mac.Write([]byte(username))
+	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
+}
+
+// ICEServers describes this server for a peer that reached the rendezvous at
+// host (a host name or IP, with or without ":port"; the port is replaced by
+// the relay's): "stun:host:port" when UDP is served, and unless NoTURN one
+// TURN entry with "turn:host:port?transport=udp" and/or "?transport=tcp" for
+// the listeners that exist, carrying fresh credentials from Credentials(now).
+func (s *Server) ICEServers(host string, now time.Time) []wire.ICEServer {
+	if h, _, err := net.SplitHostPort(host); err == nil {
+		host = h
+	}
+	host = strings.TrimSuffix(strings.TrimPrefix(host, "["), "]")
+	var out []wire.ICEServer
+	if s.udpPort != 0 {
+		out = append(out, wire.ICEServer{URLs: []string{"stun:" + net.JoinHostPort(host, strconv.Itoa(s.udpPort))}})
+	}
+	if s.cfg.NoTURN {
+		return out
+	}
+	var urls []string
+	if s.udpPort != 0 {
+		urls = append(urls, "turn:"+net.JoinHostPort(host, strconv.Itoa(s.udpPort))+"?transport=udp")
+	}
+	if s.tcpPort != 0 {
+		urls = append(urls, "turn:"+net.JoinHostPort(host, strconv.Itoa(s.tcpPort))+"?transport=tcp")
+	}
+	user, pass, _ := s.Credentials(now)
+	return append(out, wire.ICEServer{URLs: urls, Username: user, Credential: pass})
+}
+
+// authenticate checks realm and expiry itself (logging refusals at debug
+// level, since anyone can trigger them) and leaves the HMAC key derivation
+// to pion's TURN REST handler, which the credentials are made for.
+func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
+	if ra.Realm != s.cfg.Realm {
+		s.log.Debug("turn auth refused: wrong realm")
+		return "", nil, false
+	}
+	expiry, _, ok := strings.Cut(ra.Username, ":")
+	if !ok {
+		s.log.Debug("turn auth refused: username not in TURN REST form")
+		return "", nil, false
+	}
+	t, err := strconv.ParseInt(expiry, 10, 64)
+	if err != nil || t < time.Now().Unix() {
+		s.log.Debug("turn auth refused: credentials expired or malformed")
+		return "", nil, false
+	}
+	return s.pionAuth(ra)
+}
+
+func (s *Server) refuseAll(*turn.RequestAttributes) (string, []byte, bool) {
+	s.log.Debug("turn auth refused: STUN only")
+	return "", nil, false
+}
+
+// quota admits an allocation while the credential holds fewer than
+// MaxAllocationsPerUser. Allocations are counted by the created/deleted
+// events, so two allocate requests racing on separate TCP connections can
+// overshoot by one; the quota is a brake on abuse, not an exact budget.
+func (s *Server) quota(userID, _ string, _ net.Addr) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ok := s.perUser[userID] < s.cfg.MaxAllocationsPerUser
+	if !ok {
+		s.log.Debug("allocation refused: quota reached")
+	}
+	return ok
+}
+
+func (s *Server) allocationCreated(src, _ net.Addr, protocol, userID, _ string, relayAddr net.Addr, _ int) {
+	s.mu.Lock()
+	s.allocs++
+	s.perUser[userID]++
+	s.mu.Unlock()
+	s.log.Debug("allocation created", "protocol", protocol, "relay", relayAddr.String())
+}
+
+func (s *Server) allocationDeleted(_, _ net.Addr, protocol, userID, _ string) {
+	s.mu.Lock()
+	s.allocs--
+	if s.perUser[userID]--; s.perUser[userID] <= 0 {
+		delete(s.perUser, userID)
+	}
+	s.cond.Broadcast()
+	s.mu.Unlock()
+	s.log.Debug("allocation deleted", "protocol", protocol)
+}
+
+// acquire registers one more thing Close must wait for; it fails once the
+// server is closing.
+func (s *Server) acquire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closing {
+		return false
+	}
+	s.busy++
+	return true
+}
+
+func (s *Server) release() {
+	s.mu.Lock()
+	s.busy--
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+func addrIPPort(a net.Addr) (net.IP, int) {
+	switch a := a.(type) {
+	case *net.UDPAddr:
+		return a.IP, a.Port
+	case *net.TCPAddr:
+		return a.IP, a.Port
+	}
+	h, p, err := net.SplitHostPort(a.String())
+	if err != nil {
+		return nil, 0
+	}
+	port, _ := strconv.Atoi(p)
+	return net.ParseIP(h), port
+}
