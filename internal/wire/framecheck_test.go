@@ -1,0 +1,115 @@
+package wire_test
+
+import (
+	"errors"
+	"reflect"
+	"strings"
+	"testing"
+
+	"github.com/direkt/direkt/internal/wire"
+)
+
+func validFrames() []wire.Frame {
+	mb := fill(16, 0x42)
+	return []wire.Frame{
+		{Type: wire.TypeAllocate},
+		{Type: wire.TypeClaim, Nameplate: "47"},
+		{Type: wire.TypeAdd, Body: wire.EncodePakeA(fill(32, 1))},
+		{Type: wire.TypeClose, Mood: wire.MoodScary},
+		{Type: wire.TypeWelcome, Version: 1, MOTD: "Wartung heute um 22 Uhr"},
+		{Type: wire.TypeWelcome, Version: 1},
+		{Type: wire.TypeAllocated, Nameplate: "1234", Mailbox: mb},
+		{Type: wire.TypeClaimed, Mailbox: mb},
+		{Type: wire.TypePaired, TTL: 3600, ICEServers: []wire.ICEServer{
+			{URLs: []string{"stun:rv.example:3478"}},
+			{URLs: []string{"turn:rv.example:3478?transport=udp", "turn:rv.example:3478?transport=tcp"}, Username: "1700000000:x", Credential: "c2VjcmV0"},
+		}},
+		{Type: wire.TypePaired}, // no ICE servers configured
+		{Type: wire.TypeMessage, Body: []byte{1, 0x7f}},
+		{Type: wire.TypeClosed, Mood: wire.MoodExpired},
+		{Type: wire.TypeError, Kind: wire.ErrKindCrowded, Message: "mailbox is crowded"},
+	}
+}
+
+func TestFrameMarshalParse(t *testing.T) {
+	for _, f := range validFrames() {
+		b, err := f.Marshal()
+		if err != nil {
+			t.Fatalf("%+v: %v", f, err)
+		}
+		got, err := wire.ParseFrame(b)
+		if err != nil {
+			t.Fatalf("%s: %v", b, err)
+		}
+		if !reflect.DeepEqual(got, f) {
+			t.Errorf("round trip of %s:\n got %+v\nwant %+v", b, got, f)
+		}
+	}
+}
+
+func TestFrameWireForm(t *testing.T) {
+	b, err := wire.Frame{Type: wire.TypeAdd, Body: []byte{1, 2, 3}}.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(b) != `{"type":"add","body":"AQID"}` {
+		t.Errorf("add frame = %s", b)
+	}
+	f, err := wire.ParseFrame([]byte(`{"type":"claim","nameplate":"7","extra":{"ignored":[1,2]}}`))
+	if err != nil || f.Nameplate != "7" {
+		t.Errorf("unknown fields must be ignored: %+v, %v", f, err)
+	}
+}
+
+func TestParseFrameRejects(t *testing.T) {
+	bigBody := `{"type":"add","body":"` + strings.Repeat("A", (wire.MaxBody+3)/3*4) + `"}`
+	for _, c := range []struct {
+		in   string
+		want error
+	}{
+		{``, wire.ErrMalformed},
+		{`{`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"47"}{}`, wire.ErrMalformed},
+		{`{}`, wire.ErrUnknownType},
+		{`{"type":"list"}`, wire.ErrUnknownType},
+		{`{"type":"claim"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"047"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"0"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"4a"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"-1"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":"12345678901"}`, wire.ErrMalformed},
+		{`{"type":"claim","nameplate":47}`, wire.ErrMalformed},
+		{`{"type":"add"}`, wire.ErrMalformed},
+		{`{"type":"add","body":"***"}`, wire.ErrMalformed},
+		{bigBody, wire.ErrTooLarge},
+		{`{"type":"close"}`, wire.ErrMalformed},
+		{`{"type":"close","mood":"expired"}`, wire.ErrMalformed}, // server-only mood
+		{`{"type":"closed","mood":"angry"}`, wire.ErrMalformed},
+		{`{"type":"allocated","nameplate":"47"}`, wire.ErrMalformed},
+		{`{"type":"allocated","nameplate":"47","mailbox":"AAAA"}`, wire.ErrMalformed},
+		{`{"type":"claimed","mailbox":"AAAAAAAAAAAAAAAAAAAAAAAAAAAA"}`, wire.ErrMalformed},
+		{`{"type":"paired","ice_servers":[{"urls":[]}]}`, wire.ErrMalformed},
+		{`{"type":"paired","ice_servers":[{"urls":["turn:x\r\n"]}]}`, wire.ErrMalformed},
+		{`{"type":"paired","ttl":-1}`, wire.ErrMalformed},
+		{`{"type":"welcome","motd":"\u001b[2J"}`, wire.ErrMalformed},
+		{`{"type":"error","message":"x"}`, wire.ErrMalformed},
+		{`{"type":"error","kind":"crowded","message":"a\u0007"}`, wire.ErrMalformed},
+		{`{"type":"allocate","pad":"` + strings.Repeat("x", wire.MaxFrame) + `"}`, wire.ErrTooLarge},
+	} {
+		if _, err := wire.ParseFrame([]byte(c.in)); !errors.Is(err, c.want) {
+			t.Errorf("ParseFrame(%.60s): %v, want %v", c.in, err, c.want)
+		}
+	}
+}
+
+func TestFrameMarshalRefuses(t *testing.T) {
+	for _, f := range []wire.Frame{
+		{Type: "nope"},
+		{Type: wire.TypeAdd, Body: fill(wire.MaxBody+1, 0)},
+		{Type: wire.TypeClaim, Nameplate: "x"},
+	} {
+		if _, err := f.Marshal(); err == nil {
+			t.Errorf("Marshal(%.60v) succeeded", f)
+		}
+	}
+}
