@@ -2,13 +2,37 @@
 // set up over an authenticated signalling channel, with labelled byte-stream
 // channels for services and a report of the path the connection took.
 //
+// Connect runs the offer/answer exchange and trickle ICE over a Signaller
+// (docs/protocol.md, section 5), waits for ICE, DTLS and SCTP, and then proves
+// on the negotiated "ctl" data channel that both peers hold the pairing key and
+// saw the same two DTLS certificates (channel binding, section 6). Only then is
+// the Session handed out. Services open and accept Channels, which are plain
+// io.ReadWriteClosers over detached, ordered, reliable data channels.
+//
 // Services (transfer, consult, screen) use Session and Channel only; they never
 // touch pion. session imports wire (signalling message types) and nothing else
-// of direkt's.
+// of direkt's; it must never import pairing, rendezvous, relay or anything
+// above it (cli, console, services).
 package session
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/pem"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/transport/v5"
+	"github.com/pion/webrtc/v4"
 
 	"github.com/direkt/direkt/internal/wire"
 )
@@ -17,7 +41,552 @@ import (
 // is implemented by pairing (sealed frames over the rendezvous mailbox). Send
 // and Recv may be called concurrently with each other, but each only from one
 // goroutine at a time. Recv returns messages in the order the peer sent them.
+//
+// A Session owns its Signaller from Connect until Close: it keeps receiving
+// (late candidates, "bye") and sends "bye" when it closes. Both methods must
+// return promptly once their context is cancelled. An error from Recv after
+// Connect succeeded is not a failure of the session (the mailbox may have
+// closed); the session just stops listening.
 type Signaller interface {
 	Send(ctx context.Context, s wire.Signal) error
 	Recv(ctx context.Context) (wire.Signal, error)
+}
+
+// Config configures Connect. Role and Signaller are required; every other
+// field has a usable zero value.
+type Config struct {
+	// Role is wire.RoleA (the offerer, ICE controlling) or wire.RoleB (the
+	// answerer).
+	Role byte
+	// Signaller carries the signalling messages. Required.
+	Signaller Signaller
+	// ICEServers are the STUN and TURN servers from the rendezvous "paired"
+	// frame: stun:, turn: and turns: URLs, optionally with ?transport=udp|tcp.
+	// Empty means host candidates only.
+	ICEServers []wire.ICEServer
+	// Policy restricts the path; zero is PolicyAuto.
+	Policy Policy
+	// BindingKey is wire.Keys.Binding, the key of the channel-binding proof
+	// (docs/protocol.md, section 6). Both peers must hold the same key.
+	BindingKey [32]byte
+	// Net is the network pion uses. Nil means the real network; tests pass a
+	// pion vnet.Net.
+	Net transport.Net
+	// IncludeLoopback gathers host candidates on loopback interfaces, which
+	// pion leaves out by default. For two peers on one machine.
+	IncludeLoopback bool
+	// Logger receives the session's logs and, at debug level, pion's. Nil
+	// means slog.Default().
+	Logger *slog.Logger
+
+	// iceFailedTimeout overrides how long ICE may go without a working
+	// path before it gives up (tests). Zero means defaultICEFailed.
+	iceFailedTimeout time.Duration
+}
+
+const (
+	// ctlLabel and ctlID name the negotiated control channel: negotiated
+	// out of band (RFC 8832, section 6: no DCEP), so it needs no signalling
+	// and exists on both sides as soon as SCTP is up.
+	ctlLabel = "ctl"
+	ctlID    = 0
+
+	// ICE consent (RFC 7675) and failure timing. pion's default failed
+	// timeout is 25 s on top of the 5 s disconnected timeout; 10 s is enough
+	// to ride out a Wi-Fi hand-over without leaving a user staring at a dead
+	// session for half a minute.
+	defaultICEDisconnected = 5 * time.Second
+	defaultICEFailed       = 10 * time.Second
+	iceKeepalive           = 2 * time.Second
+
+	// byeTimeout bounds how long teardown waits for the "bye" to leave.
+	byeTimeout = time.Second
+	// bindingDrainTimeout bounds how long a failed binding waits for our own
+	// proof to reach the peer, so that the peer reports ErrBinding too.
+	bindingDrainTimeout = 2 * time.Second
+
+	// maxPendingCandidates caps remote candidates queued before the remote
+	// description arrives, and maxAcceptQueue the channels the peer opened
+	// that nobody has accepted yet: a misbehaving peer must not grow them
+	// without bound.
+	maxPendingCandidates = 256
+	maxAcceptQueue       = 64
+)
+
+// Session is one connected pair of peers. Its methods are safe for concurrent
+// use.
+type Session struct {
+	role   byte
+	policy Policy
+	log    *slog.Logger
+	sig    Signaller
+	pc     *webrtc.PeerConnection
+
+	// ctx lives from Connect until teardown; it bounds the signalling
+	// goroutines. cancel is called by the reaper.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	// wg counts the goroutines the session owns besides the reaper: the
+	// signal sender and receiver.
+	wg sync.WaitGroup
+
+	connected atomic.Bool // setup finished; signalling errors no longer fatal
+
+	finishOnce sync.Once
+	done       chan struct{} // closed by finish
+	err        error         // why done was closed; written once before close(done)
+	dead       chan struct{} // closed by the reaper when everything is down
+
+	// Outgoing signals (see post*): one sender goroutine preserves order.
+	outMu      sync.Mutex
+	out        []outSignal
+	held       []outSignal // candidates gathered before the description was queued
+	descPosted bool
+	outWake    chan struct{}
+
+	// Remote description and the candidates that arrived before it.
+	remMu       sync.Mutex
+	remSet      bool
+	pendingCand []webrtc.ICECandidateInit
+	descCh      chan webrtc.SessionDescription
+
+	// Channels: the ctl channel once open, and the peer's channels waiting
+	// for Accept. closing is set by the reaper; after it nothing is queued.
+	ctlCh      chan detached
+	mu         sync.Mutex
+	closing    bool
+	accepted   []*Channel
+	acceptWake chan struct{}
+
+	// localFP is the SHA-256 of our certificate's DER (channel binding).
+	localFP [32]byte
+
+	pathMu sync.Mutex
+	path   Path
+}
+
+type outSignal struct {
+	sig  wire.Signal
+	sent chan struct{} // closed after Send returned; nil if nobody waits
+}
+
+// Connect builds the PeerConnection, exchanges offer, answer and candidates
+// over cfg.Signaller, and returns once ICE, DTLS and SCTP are up and the
+// channel binding on the ctl channel succeeded: this peer checked the peer's
+// proof, and sent its own. ctx bounds the whole setup; on failure everything is
+// torn down before Connect returns. After success ctx no longer matters.
+func Connect(ctx context.Context, cfg Config) (*Session, error) {
+	s, err := newSession(cfg)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.setup(ctx, cfg.BindingKey); err != nil {
+		s.finish(err)
+		<-s.dead
+		return nil, err
+	}
+	return s, nil
+}
+
+func newSession(cfg Config) (*Session, error) {
+	if cfg.Role != wire.RoleA && cfg.Role != wire.RoleB {
+		return nil, fmt.Errorf("%w: role %q is neither a nor b", ErrConfig, cfg.Role)
+	}
+	if cfg.Signaller == nil {
+		return nil, fmt.Errorf("%w: nil Signaller", ErrConfig)
+	}
+	switch cfg.Policy {
+	case PolicyAuto, PolicyDirect, PolicyRelay:
+	default:
+		return nil, fmt.Errorf("%w: unknown policy %d", ErrConfig, int(cfg.Policy))
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("role", string(cfg.Role))
+
+	cert, err := newCertificate()
+	if err != nil {
+		return nil, err
+	}
+
+	var se webrtc.SettingEngine
+	se.LoggerFactory = pionLogs{log: log}
+	// Detached channels are plain streams we read and write ourselves;
+	// pion's OnMessage callbacks would copy every message and give us no
+	// backpressure.
+	se.DetachDataChannels()
+	if cfg.Net != nil {
+		se.SetNet(cfg.Net)
+	}
+	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
+	failed := cfg.iceFailedTimeout
+	if failed == 0 {
+		failed = defaultICEFailed
+	}
+	se.SetICETimeouts(defaultICEDisconnected, failed, iceKeepalive)
+	// Advertise the largest message we read (RFC 8841, section 6): a
+	// browser peer must not send more in one message than Channel buffers.
+	se.SetSCTPMaxMessageSize(maxInbound)
+
+	policy := webrtc.ICETransportPolicyAll
+	if cfg.Policy == PolicyRelay {
+		policy = webrtc.ICETransportPolicyRelay
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	pc, err := api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:         iceServers(cfg.ICEServers, cfg.Policy),
+		ICETransportPolicy: policy,
+		Certificates:       []webrtc.Certificate{cert.cert},
+	})
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrConfig, err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &Session{
+		role:       cfg.Role,
+		policy:     cfg.Policy,
+		log:        log,
+		sig:        cfg.Signaller,
+		pc:         pc,
+		ctx:        ctx,
+		cancel:     cancel,
+		done:       make(chan struct{}),
+		dead:       make(chan struct{}),
+		outWake:    make(chan struct{}, 1),
+		descCh:     make(chan webrtc.SessionDescription, 1),
+		ctlCh:      make(chan detached, 1),
+		acceptWake: make(chan struct{}, 1),
+	}
+	s.localFP = cert.fp
+
+	pc.OnICECandidate(s.onLocalCandidate)
+	pc.OnConnectionStateChange(s.onConnectionState)
+	pc.OnDataChannel(s.onRemoteChannel)
+
+	negotiated, id := true, uint16(ctlID)
+	ctl, err := pc.CreateDataChannel(ctlLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
+	if err != nil {
+		cancel()
+		_ = pc.Close()
+		return nil, fmt.Errorf("session: create ctl channel: %w", err)
+	}
+	ctl.OnOpen(func() {
+		d, err := detach(ctl)
+		if err != nil {
+			s.finish(err)
+			return
+		}
+		select {
+		case s.ctlCh <- d:
+		default: // cannot happen: ctl opens once
+			_ = d.Close()
+		}
+	})
+
+	s.wg.Add(2)
+	go s.sendLoop()
+	go s.recvLoop()
+	go s.reap()
+	return s, nil
+}
+
+// setup runs the offer/answer exchange and the channel binding.
+func (s *Session) setup(ctx context.Context, key [32]byte) error {
+	if s.role == wire.RoleA {
+		offer, err := s.pc.CreateOffer(nil)
+		if err != nil {
+			return fmt.Errorf("session: create offer: %w", err)
+		}
+		if err := s.pc.SetLocalDescription(offer); err != nil {
+			return fmt.Errorf("session: set local offer: %w", err)
+		}
+		s.postDescription(wire.Signal{T: wire.SignalOffer, SDP: offer.SDP})
+		answer, err := s.awaitDescription(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.setRemote(answer); err != nil {
+			return err
+		}
+	} else {
+		offer, err := s.awaitDescription(ctx)
+		if err != nil {
+			return err
+		}
+		if err := s.setRemote(offer); err != nil {
+			return err
+		}
+		answer, err := s.pc.CreateAnswer(nil)
+		if err != nil {
+			return fmt.Errorf("%w: create answer: %w", ErrProtocol, err)
+		}
+		if err := s.pc.SetLocalDescription(answer); err != nil {
+			return fmt.Errorf("session: set local answer: %w", err)
+		}
+		s.postDescription(wire.Signal{T: wire.SignalAnswer, SDP: answer.SDP})
+	}
+
+	var ctl detached
+	select {
+	case ctl = <-s.ctlCh:
+	case <-s.done:
+		return s.Err()
+	case <-ctx.Done():
+		return s.setupTimeout(ctx)
+	}
+	if err := s.bind(ctx, ctl, key); err != nil {
+		return err
+	}
+	s.connected.Store(true)
+	p := s.Path()
+	s.log.Debug("session connected", "path", p.String())
+	return nil
+}
+
+func (s *Session) setupTimeout(ctx context.Context) error {
+	return fmt.Errorf("session: connect: %w (ICE %s, DTLS %s)", context.Cause(ctx),
+		s.pc.ICEConnectionState(), s.pc.SCTP().Transport().State())
+}
+
+// awaitDescription waits for the peer's offer or answer.
+func (s *Session) awaitDescription(ctx context.Context) (webrtc.SessionDescription, error) {
+	select {
+	case d := <-s.descCh:
+		return d, nil
+	case <-s.done:
+		return webrtc.SessionDescription{}, s.Err()
+	case <-ctx.Done():
+		return webrtc.SessionDescription{}, fmt.Errorf("session: connect: waiting for the peer's description: %w", context.Cause(ctx))
+	}
+}
+
+// setRemote applies the peer's description, then the candidates that arrived
+// before it (trickle ICE, RFC 8838, section 10: candidates may not be added
+// before the description they belong to).
+func (s *Session) setRemote(d webrtc.SessionDescription) error {
+	if s.policy == PolicyDirect {
+		d.SDP = stripRelayCandidates(d.SDP)
+	}
+	s.remMu.Lock()
+	defer s.remMu.Unlock()
+	if err := s.pc.SetRemoteDescription(d); err != nil {
+		return fmt.Errorf("%w: remote %s: %w", ErrProtocol, d.Type, err)
+	}
+	s.remSet = true
+	for _, c := range s.pendingCand {
+		s.addCandidateLocked(c)
+	}
+	s.pendingCand = nil
+	return nil
+}
+
+// bind runs the channel binding of docs/protocol.md, section 6 on the ctl
+// channel: send our proof first, then check the peer's.
+func (s *Session) bind(ctx context.Context, ctl detached, key [32]byte) error {
+	remoteDER := s.pc.SCTP().Transport().GetRemoteCertificate()
+	if len(remoteDER) == 0 {
+		return fmt.Errorf("%w: no remote certificate after the handshake", ErrDTLS)
+	}
+	remoteFP := sha256.Sum256(remoteDER)
+	fpA, fpB := s.localFP[:], remoteFP[:]
+	peer := wire.RoleB
+	if s.role == wire.RoleB {
+		fpA, fpB = fpB, fpA
+		peer = wire.RoleA
+	}
+	own := wire.BindingProof(key, s.role, fpA, fpB)
+	want := wire.BindingProof(key, peer, fpA, fpB)
+
+	// A Read blocked on the ctl channel returns when ctx ends (deadline)
+	// or when teardown closes the PeerConnection.
+	stop := context.AfterFunc(ctx, func() { _ = ctl.SetReadDeadline(time.Now()) })
+	defer stop()
+
+	if _, err := ctl.Write(own); err != nil {
+		return s.ioFailure("send binding proof", err)
+	}
+	// The proof is 32 bytes; a bigger message fails with ErrShortBuffer,
+	// which is as wrong as a bad proof.
+	buf := make([]byte, 2*len(want))
+	n, err := ctl.Read(buf)
+	if err != nil && !errors.Is(err, io.ErrShortBuffer) {
+		if ctx.Err() != nil {
+			return s.setupTimeout(ctx)
+		}
+		return s.ioFailure("read binding proof", err)
+	}
+	if err != nil || !hmac.Equal(buf[:n], want) {
+		// Let our proof reach the peer before teardown, so that it fails
+		// with ErrBinding as well rather than with a closed connection.
+		dctx, cancel := context.WithTimeout(ctx, bindingDrainTimeout)
+		drained(dctx, ctl, s.done)
+		cancel()
+		s.log.Warn("channel binding failed: the peer's proof does not match")
+		return ErrBinding
+	}
+	return nil
+}
+
+// ioFailure explains an I/O error during setup: usually the session ended
+// (peer gone, DTLS failed) and its cause is the better error.
+func (s *Session) ioFailure(what string, err error) error {
+	select {
+	case <-s.done:
+		if s.Err() != nil {
+			return s.Err()
+		}
+		return ErrClosed
+	default:
+		return fmt.Errorf("session: %s: %w", what, err)
+	}
+}
+
+// finish ends the session with err (nil for a local Close). The first cause
+// wins; the reaper does the teardown.
+func (s *Session) finish(err error) {
+	s.finishOnce.Do(func() {
+		s.err = err
+		close(s.done)
+	})
+}
+
+// reap tears the session down once done is closed: "bye" to the peer, stop
+// the signalling goroutines, close pion and wait for all of it.
+func (s *Session) reap() {
+	<-s.done
+	if s.err == nil {
+		s.log.Debug("session closing")
+	} else {
+		s.log.Debug("session ending", "cause", s.err)
+	}
+	if !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) {
+		reason := "closed"
+		if s.err != nil {
+			reason = "failed"
+		}
+		sent := s.postBye(reason)
+		t := time.NewTimer(byeTimeout)
+		select {
+		case <-sent:
+		case <-t.C:
+		}
+		t.Stop()
+	}
+
+	s.mu.Lock()
+	s.closing = true
+	queued := s.accepted
+	s.accepted = nil
+	s.mu.Unlock()
+
+	s.cancel()
+	if err := s.pc.GracefulClose(); err != nil {
+		s.log.Debug("closing the peer connection", "err", err)
+	}
+	s.wg.Wait()
+	for _, c := range queued {
+		_ = c.rwc.Close()
+	}
+	close(s.dead)
+}
+
+// Done is closed when the session ended: the connection failed, the peer
+// closed it, or Close was called. Err tells which.
+func (s *Session) Done() <-chan struct{} { return s.done }
+
+// Err returns why Done was closed: nil after a local Close (or while the
+// session is up), an error matching ErrPeerClosed when the peer ended it,
+// ErrICEFailed when the path was lost.
+func (s *Session) Err() error {
+	select {
+	case <-s.done:
+		return s.err
+	default:
+		return nil
+	}
+}
+
+// Close ends the session: it sends "bye" over the Signaller if it can (for at
+// most a second), closes the PeerConnection and returns when pion and all of
+// the session's goroutines are down. Data not yet delivered on channels that
+// were not closed first is lost: Close each Channel you wrote to before
+// closing the Session. Close is safe to call more than once and always
+// returns nil.
+func (s *Session) Close() error {
+	s.finish(nil)
+	<-s.dead
+	return nil
+}
+
+// Path reports the path of the selected candidate pair. It is refreshed on
+// every call while the session is up (ICE may switch pairs) and frozen at its
+// last value afterwards.
+func (s *Session) Path() Path {
+	s.pathMu.Lock()
+	defer s.pathMu.Unlock()
+	select {
+	case <-s.done:
+	default:
+		if p, ok := selectedPath(s.pc); ok {
+			s.path = p
+		}
+	}
+	return s.path
+}
+
+// onConnectionState maps pion's connection state to the session's fate.
+func (s *Session) onConnectionState(st webrtc.PeerConnectionState) {
+	s.log.Debug("peer connection state", "state", st.String())
+	switch st {
+	case webrtc.PeerConnectionStateFailed:
+		if s.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
+			s.finish(ErrICEFailed)
+			return
+		}
+		s.finish(ErrDTLS)
+	case webrtc.PeerConnectionStateClosed:
+		// We closed it (then done is already closed and this is a no-op),
+		// or pion closed it on the peer's DTLS close_notify.
+		s.finish(ErrPeerClosed)
+	}
+}
+
+// certificate is our DTLS certificate and the SHA-256 of its DER, which the
+// channel binding covers.
+type certificate struct {
+	cert webrtc.Certificate
+	fp   [32]byte
+}
+
+// newCertificate generates a fresh self-signed ECDSA P-256 certificate for
+// one session. pion does not hand out the DER of a certificate it generates
+// itself, so we generate it and read the DER back from its PEM form.
+func newCertificate() (certificate, error) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		return certificate{}, fmt.Errorf("session: certificate key: %w", err)
+	}
+	cert, err := webrtc.GenerateCertificate(key)
+	if err != nil {
+		return certificate{}, fmt.Errorf("session: certificate: %w", err)
+	}
+	pemText, err := cert.PEM()
+	if err != nil {
+		return certificate{}, fmt.Errorf("session: certificate: %w", err)
+	}
+	rest := []byte(pemText)
+	for {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			return certificate{}, errors.New("session: certificate: no CERTIFICATE block in pion's PEM")
+		}
+		if b.Type == "CERTIFICATE" {
+			return certificate{cert: *cert, fp: sha256.Sum256(b.Bytes)}, nil
+		}
+	}
 }
