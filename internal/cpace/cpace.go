@@ -171,7 +171,7 @@ func (i *Initiator) Finish(yb, adb []byte) ([]byte, error) {
 	defer y.Zero()
 	k, err := scalarMultVfy(y, yb)
 	if err != nil {
-		return nil, fmt.Errorf("cpace: responder share: %w", err)
+		return nil, fmt.Errorf("%w in the responder's share", err)
 	}
 	return deriveISK(i.sid, k, TranscriptIR(i.ya, i.ada, yb, adb)), nil
 }
@@ -201,7 +201,7 @@ func respond(prs, ci, sid, adb, ya, ada []byte, y *ristretto255.Scalar) (yb, isk
 	}
 	k, err := scalarMultVfy(y, ya)
 	if err != nil {
-		return nil, nil, fmt.Errorf("cpace: initiator share: %w", err)
+		return nil, nil, fmt.Errorf("%w in the initiator's share", err)
 	}
 	yb = ristretto255.NewElement().ScalarMult(y, generator(prs, ci, sid)).Encode(nil)
 	return yb, deriveISK(sid, k, TranscriptIR(ya, ada, yb, adb)), nil
