@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/pion/datachannel"
+	"github.com/pion/sctp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -30,10 +31,10 @@ const (
 	// a caller's data, however much it writes.
 	highWater = 1 << 20
 	lowWater  = 512 << 10
-	// lingerIdle bounds each wait in Channel.Close: for the queued data to
-	// drain, and for the peer to confirm the close. A peer that makes no
+	// defaultLinger bounds each wait in Channel.Close: for the queued data
+	// to drain, and for the peer to confirm the close. A peer that makes no
 	// progress for this long is given up on.
-	lingerIdle = 5 * time.Second
+	defaultLinger = 5 * time.Second
 )
 
 // detached is what pion's detached data channel (*datachannel.DataChannel)
@@ -106,8 +107,9 @@ type Channel struct {
 	rpend []byte     // unread rest of the last message
 	rerr  error      // sticky read error
 
-	wmu sync.Mutex // serializes Writes and Close's drain
-	low chan struct{}
+	wmu     sync.Mutex // serializes Writes and Close's drain
+	low     chan struct{}
+	writing atomic.Bool // a Write is in progress
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -217,6 +219,8 @@ func (c *Channel) ioErr(err error) error {
 // the channel is closed or the session ends; the bytes counted in n were
 // handed to SCTP.
 func (c *Channel) Write(p []byte) (int, error) {
+	c.writing.Store(true)
+	defer c.writing.Store(false)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var total int
@@ -226,6 +230,11 @@ func (c *Channel) Write(p []byte) (int, error) {
 		}
 		n := min(len(p), c.chunk)
 		if _, err := c.rwc.Write(p[:n]); err != nil {
+			if errors.Is(err, sctp.ErrStreamClosed) && !isClosed(c.closing) && !isClosed(c.s.done) {
+				// pion resets our side when our reader reached the
+				// peer's EOF (RFC 8831, section 6.7).
+				return total, fmt.Errorf("session: channel %q closed by the peer: %w", c.label, io.ErrClosedPipe)
+			}
 			return total, c.ioErr(err)
 		}
 		c.noteBuffered()
@@ -266,9 +275,13 @@ func (c *Channel) noteBuffered() {
 // written before. It waits until that data was acknowledged by the peer,
 // resets the stream (RFC 8831, section 6.7), and waits for the peer to reset
 // its side, which a direkt peer does once its reader reached EOF. Each wait
-// gives up after lingerIdle without progress, or when the session ends.
-// Blocked Reads and Writes return ErrClosed. Unread incoming data is
-// discarded. Close is safe to call more than once; only the first call waits.
+// gives up after 5 s without progress, or when the session ends.
+//
+// Blocked Reads and Writes return ErrClosed. A Close during a Write aborts:
+// it does not wait, and the peer reads io.EOF after whatever part arrived, so
+// a protocol that must tell a finished stream from an aborted one needs its
+// own framing. Unread incoming data is discarded. Close is safe to call more
+// than once; only the first call waits.
 func (c *Channel) Close() error {
 	var err error
 	c.closeOnce.Do(func() { err = c.close() })
@@ -276,16 +289,18 @@ func (c *Channel) Close() error {
 }
 
 func (c *Channel) close() error {
+	aborted := c.writing.Load()
 	close(c.closing)
 	// Wake a blocked Read; it sees closing and returns ErrClosed.
 	_ = c.rwc.SetReadDeadline(time.Now())
 	c.wmu.Lock() // a Write in progress notices closing and returns
 	defer c.wmu.Unlock()
 
-	if isClosed(c.s.done) {
+	if aborted || isClosed(c.s.done) {
 		_ = c.rwc.Close()
 		return nil
 	}
+	linger := c.s.linger
 
 	// The classic data-channel pitfall is closing with data still queued:
 	// closing the PeerConnection right after would drop it. Wait until the
@@ -293,7 +308,7 @@ func (c *Channel) close() error {
 	// slow but moving peer is not cut off.
 	c.rwc.SetBufferedAmountLowThreshold(0)
 	last := c.rwc.BufferedAmount()
-	idle := time.NewTimer(lingerIdle)
+	idle := time.NewTimer(linger)
 	defer idle.Stop()
 drain:
 	for last > 0 {
@@ -309,7 +324,7 @@ drain:
 				break drain
 			}
 			last = now
-			idle.Reset(lingerIdle)
+			idle.Reset(linger)
 			continue
 		}
 		last = c.rwc.BufferedAmount()
@@ -331,7 +346,7 @@ drain:
 	if errors.Is(c.rerr, io.EOF) {
 		return nil // the peer already closed its side
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(lingerIdle))
+	_ = c.rwc.SetReadDeadline(time.Now().Add(linger))
 	for {
 		_, err := c.rwc.Read(c.rbuf)
 		if errors.Is(err, io.ErrShortBuffer) && len(c.rbuf) < maxInbound {

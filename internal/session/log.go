@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"regexp"
+	"strings"
 
 	"github.com/pion/logging"
 )
@@ -26,7 +28,19 @@ func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
 type pionLogger struct{ log *slog.Logger }
 
 func (l pionLogger) emit(level slog.Level, pionLevel string, msg string) {
-	l.log.Log(context.Background(), level, msg, "level_pion", pionLevel)
+	l.log.Log(context.Background(), level, redact(msg), "level_pion", pionLevel)
+}
+
+// secretRE matches the ICE password pion's ICE agent logs when it starts
+// ("remotePwd: \"...\""). Short-lived, but a credential all the same; our
+// logs carry no keys.
+var secretRE = regexp.MustCompile(`(?i)(pwd|password)(["']?\s*[:=]\s*)"[^"]*"`)
+
+func redact(msg string) string {
+	if !strings.Contains(msg, "wd") && !strings.Contains(msg, "WD") && !strings.Contains(msg, "ssword") {
+		return msg
+	}
+	return secretRE.ReplaceAllString(msg, `$1$2"…"`)
 }
 
 func (l pionLogger) emitf(level slog.Level, pionLevel string, format string, args ...any) {

@@ -82,6 +82,9 @@ type Config struct {
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
 	iceFailedTimeout time.Duration
+	// linger overrides how long Channel.Close waits without progress
+	// (tests). Zero means defaultLinger.
+	linger time.Duration
 }
 
 const (
@@ -161,6 +164,8 @@ type Session struct {
 
 	// localFP is the SHA-256 of our certificate's DER (channel binding).
 	localFP [32]byte
+	// linger bounds each wait of Channel.Close.
+	linger time.Duration
 
 	pathMu sync.Mutex
 	path   Path
@@ -262,6 +267,10 @@ func newSession(cfg Config) (*Session, error) {
 		acceptWake: make(chan struct{}, 1),
 	}
 	s.localFP = cert.fp
+	s.linger = cfg.linger
+	if s.linger == 0 {
+		s.linger = defaultLinger
+	}
 
 	pc.OnICECandidate(s.onLocalCandidate)
 	pc.OnConnectionStateChange(s.onConnectionState)
@@ -540,7 +549,8 @@ func (s *Session) Path() Path {
 
 // onConnectionState maps pion's connection state to the session's fate.
 func (s *Session) onConnectionState(st webrtc.PeerConnectionState) {
-	s.log.Debug("peer connection state", "state", st.String())
+	s.log.Debug("peer connection state", "state", st.String(),
+		"ice", s.pc.ICEConnectionState().String(), "dtls", s.pc.SCTP().Transport().State().String())
 	switch st {
 	case webrtc.PeerConnectionStateFailed:
 		if s.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
@@ -550,7 +560,15 @@ func (s *Session) onConnectionState(st webrtc.PeerConnectionState) {
 		s.finish(ErrDTLS)
 	case webrtc.PeerConnectionStateClosed:
 		// We closed it (then done is already closed and this is a no-op),
-		// or pion closed it on the peer's DTLS close_notify.
+		// or pion closed it on a DTLS alert from the peer: close_notify
+		// when it closed, a fatal alert when it rejected our certificate.
+		// pion may report closed before it marks DTLS failed; a close
+		// before DTLS ever connected is a failed handshake either way.
+		if dtls := s.pc.SCTP().Transport().State(); dtls == webrtc.DTLSTransportStateFailed ||
+			(!s.connected.Load() && dtls != webrtc.DTLSTransportStateConnected) {
+			s.finish(ErrDTLS)
+			return
+		}
 		s.finish(ErrPeerClosed)
 	}
 }

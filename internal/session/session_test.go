@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"io"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/direkt/direkt/internal/wire"
 )
 
 // TestLoopback connects two sessions over real loopback sockets, opens a
@@ -126,4 +129,78 @@ func TestLoopback(t *testing.T) {
 		t.Errorf("Open after Close = %v, want ErrClosed", err)
 	}
 	_ = io.EOF
+}
+
+// flipFingerprint changes one hex digit of the DTLS fingerprint in an SDP,
+// as a person in the middle who substitutes its own certificate would have
+// to (the seal would normally stop this; the fingerprint check is the
+// second line of defence).
+func flipFingerprint(t *testing.T, sdp string) string {
+	t.Helper()
+	const attr = "a=fingerprint:sha-256 "
+	i := strings.Index(sdp, attr)
+	if i < 0 {
+		t.Fatalf("no sha-256 fingerprint in SDP:\n%s", sdp)
+	}
+	j := i + len(attr)
+	d := byte('0')
+	if sdp[j] == '0' {
+		d = '1'
+	}
+	return sdp[:j] + string(d) + sdp[j+1:]
+}
+
+// TestTamperedFingerprint changes the fingerprint in a's offer on the way:
+// b's DTLS handshake must reject a's certificate, and both Connects fail.
+func TestTamperedFingerprint(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cb, sa, _ := pairConfigs(Config{IncludeLoopback: true})
+	sa.setTamper(func(s wire.Signal) (wire.Signal, bool) {
+		if s.T == wire.SignalOffer {
+			s.SDP = flipFingerprint(t, s.SDP)
+		}
+		return s, true
+	})
+	start := time.Now()
+	ra, rb := connectBoth(ctx, ca, cb)
+	t.Logf("both failed after %v: a: %v; b: %v", time.Since(start), ra.err, rb.err)
+	if ra.s != nil || rb.s != nil {
+		t.Fatal("Connect returned a session despite a tampered fingerprint")
+	}
+	// b rejects a's certificate and aborts the handshake; a sees the
+	// handshake fail too. Whichever notices first says "bye", so the other
+	// may report the peer's departure instead.
+	if ra.err == nil || rb.err == nil {
+		t.Fatalf("a: %v; b: %v; want both to fail", ra.err, rb.err)
+	}
+	if !errors.Is(ra.err, ErrDTLS) && !errors.Is(rb.err, ErrDTLS) {
+		t.Errorf("neither side reports ErrDTLS: a: %v; b: %v", ra.err, rb.err)
+	}
+	for _, err := range []error{ra.err, rb.err} {
+		if !errors.Is(err, ErrDTLS) && !errors.Is(err, ErrPeerClosed) {
+			t.Errorf("unexpected failure %v", err)
+		}
+	}
+	if ctx.Err() != nil {
+		t.Error("failure took until the test deadline")
+	}
+}
+
+// TestWrongBindingKey gives b a different binding key: DTLS works, but the
+// proofs on the ctl channel cannot match, and both sides must say so.
+func TestWrongBindingKey(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cb, _, _ := pairConfigs(Config{IncludeLoopback: true})
+	cb.BindingKey[0] ^= 1
+	ra, rb := connectBoth(ctx, ca, cb)
+	if ra.s != nil || rb.s != nil {
+		t.Fatal("Connect returned a session despite different binding keys")
+	}
+	if !errors.Is(ra.err, ErrBinding) || !errors.Is(rb.err, ErrBinding) {
+		t.Errorf("a: %v; b: %v; want ErrBinding on both", ra.err, rb.err)
+	}
 }
