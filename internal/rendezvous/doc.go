@@ -1,0 +1,12 @@
+// Package rendezvous is direkt's rendezvous server: it hands out nameplates,
+// joins the two peers of a code in a mailbox over WebSocket, relays their
+// opaque bodies in order, issues ICE servers (with TURN credentials) to
+// paired peers only, and enforces the limits of docs/protocol.md section 3.
+// It never sees a code's words, keys or anything the bodies carry, and it
+// logs nameplates only as a keyed hash.
+//
+// rendezvous is a server package: it imports internal/wire, coder/websocket
+// and x/time/rate. It must never import pairing, session, cli or console;
+// it does not import relay either — the caller wires relay.ICEServers in
+// through Config.ICEServers.
+package rendezvous

@@ -1,0 +1,335 @@
+package rendezvous
+
+import (
+	"crypto/rand"
+	"errors"
+	"log/slog"
+	mrand "math/rand/v2"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/coder/websocket"
+
+	"github.com/direkt/direkt/internal/wire"
+)
+
+type side int
+
+const (
+	sideA side = iota // allocated the nameplate
+	sideB             // claimed it
+)
+
+type mbState int
+
+const (
+	stateWaiting mbState = iota // allocated, not claimed
+	statePairing                // claimed; ICE servers are being issued outside the lock
+	statePaired                 // both sides present
+	stateEnded                  // closed, expired or failed; the nameplate is free again
+)
+
+// mailbox is one nameplate's meeting point. All fields are guarded by
+// Server.mu.
+type mailbox struct {
+	id      []byte // 16 random bytes, the CPace sid
+	n       int    // the nameplate
+	np      string // the nameplate's keyed hash, for logs
+	state   mbState
+	sides   [2]*conn
+	pending [][]byte // message frames from a, waiting for b to claim
+	added   [2]int   // bodies added per side
+	endMood string   // why it ended, for a claimer that was pairing then
+	timer   *time.Timer
+	gen     int // timer generation: a timer that fired late for an older deadline is ignored
+}
+
+// handleFrame dispatches one frame a client sent. It never touches the
+// WebSocket itself; replies go through the connection's send queue.
+func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
+	if typ != websocket.MessageText {
+		s.fail(c, wire.ErrKindBadRequest, "text frames only")
+		return
+	}
+	f, err := wire.ParseFrame(data)
+	if err != nil {
+		if errors.Is(err, wire.ErrTooLarge) {
+			s.fail(c, wire.ErrKindTooLarge, "body or frame too large")
+		} else {
+			s.fail(c, wire.ErrKindBadRequest, "malformed frame or unknown type")
+		}
+		return
+	}
+	switch f.Type {
+	case wire.TypeAllocate:
+		s.allocate(c)
+	case wire.TypeClaim:
+		s.claim(c, f.Nameplate)
+	case wire.TypeAdd:
+		s.add(c, f.Body)
+	case wire.TypeClose:
+		s.leave(c, f.Mood)
+	default:
+		s.fail(c, wire.ErrKindBadRequest, "not a client frame type")
+	}
+}
+
+func (s *Server) fail(c *conn, kind, message string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.failLocked(c, kind, message)
+}
+
+func (s *Server) allocate(c *conn) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.finishing {
+		return
+	}
+	if c.bound {
+		s.failLocked(c, wire.ErrKindBadRequest, "already allocated or claimed")
+		return
+	}
+	if !s.allowLocked(c.key, false) {
+		s.log.Info("allocate rate limited", "client", c.key)
+		s.failLocked(c, wire.ErrKindRateLimited, "too many allocations, try again in a minute")
+		return
+	}
+	n, ok := s.pickNameplateLocked()
+	if !ok {
+		s.log.Error("no free nameplate")
+		s.failLocked(c, wire.ErrKindInternal, "no free nameplate")
+		return
+	}
+	mb := &mailbox{id: make([]byte, wire.MailboxIDSize), n: n, np: s.npHash(n), state: stateWaiting}
+	_, _ = rand.Read(mb.id)
+	mb.sides[sideA] = c
+	s.armLocked(mb, s.cfg.NameplateTTL)
+	s.nameplates[n] = mb
+	s.rangeUsed[digits(n)]++
+	c.bound, c.mb, c.side = true, mb, sideA
+	s.enqueueLocked(c, mustMarshal(wire.Frame{Type: wire.TypeAllocated, Nameplate: strconv.Itoa(n), Mailbox: mb.id}))
+	s.log.Info("nameplate allocated", "np", mb.np)
+}
+
+func (s *Server) claim(c *conn, nameplate string) {
+	// wire.ParseFrame admits only short decimal nameplates without a
+	// leading zero, so this cannot fail or overflow.
+	n, err := strconv.Atoi(nameplate)
+	s.mu.Lock()
+	if c.finishing {
+		s.mu.Unlock()
+		return
+	}
+	if c.bound || err != nil {
+		s.failLocked(c, wire.ErrKindBadRequest, "already allocated or claimed, or bad nameplate")
+		s.mu.Unlock()
+		return
+	}
+	if !s.allowLocked(c.key, true) {
+		s.log.Info("claim rate limited", "client", c.key)
+		s.failLocked(c, wire.ErrKindRateLimited, "too many claims, try again in a minute")
+		s.mu.Unlock()
+		return
+	}
+	mb := s.nameplates[n]
+	switch {
+	case mb == nil:
+		// Never allocated, used up, or expired: deliberately the same answer.
+		s.failLocked(c, wire.ErrKindUnknownNameplate, "unknown nameplate")
+		s.mu.Unlock()
+		return
+	case mb.state != stateWaiting:
+		s.log.Info("claim refused: crowded", "np", mb.np)
+		s.failLocked(c, wire.ErrKindCrowded, "mailbox already has two peers")
+		s.mu.Unlock()
+		return
+	}
+	mb.state = statePairing
+	mb.sides[sideB] = c
+	c.bound, c.mb, c.side = true, mb, sideB
+	a := mb.sides[sideA]
+	s.mu.Unlock()
+
+	// Issue ICE servers (TURN credentials) outside the lock. Meanwhile a's
+	// bodies keep queueing in pending, and if a leaves or the nameplate
+	// expires, endMailboxLocked leaves the news to the code below, so b's
+	// frames stay in order: claimed first.
+	now := s.cfg.Now()
+	pairedA := s.pairedFrame(a.req, now)
+	pairedB := s.pairedFrame(c.req, now)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	claimed := mustMarshal(wire.Frame{Type: wire.TypeClaimed, Mailbox: mb.id})
+	if mb.state == stateEnded {
+		s.enqueueLocked(c, claimed)
+		s.finalLocked(c, mustMarshal(wire.Frame{Type: wire.TypeClosed, Mood: mb.endMood}), websocket.StatusNormalClosure, "mailbox closed")
+		return
+	}
+	mb.state = statePaired
+	s.armLocked(mb, s.cfg.MailboxTTL)
+	s.enqueueLocked(c, claimed)
+	s.enqueueLocked(c, pairedB)
+	for _, m := range mb.pending {
+		s.enqueueLocked(c, m)
+	}
+	mb.pending = nil
+	s.enqueueLocked(a, pairedA)
+	s.log.Info("mailbox paired", "np", mb.np)
+}
+
+// pairedFrame builds the "paired" frame for the side that connected with r.
+func (s *Server) pairedFrame(r *http.Request, now time.Time) []byte {
+	var ice []wire.ICEServer
+	if s.cfg.ICEServers != nil {
+		ice = s.cfg.ICEServers(r, now)
+	}
+	b, err := wire.Frame{Type: wire.TypePaired, ICEServers: ice, TTL: credentialTTL(ice, now)}.Marshal()
+	if err != nil {
+		s.log.Error("ICE servers not sendable, pairing without them", "err", err)
+		return mustMarshal(wire.Frame{Type: wire.TypePaired})
+	}
+	return b
+}
+
+func (s *Server) add(c *conn, body []byte) {
+	msg := mustMarshal(wire.Frame{Type: wire.TypeMessage, Body: body})
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.finishing {
+		return
+	}
+	mb := c.mb
+	if mb == nil {
+		s.failLocked(c, wire.ErrKindBadRequest, "add before allocate or claim")
+		return
+	}
+	if mb.added[c.side] >= wire.MaxBodiesPerSide {
+		s.failLocked(c, wire.ErrKindTooMany, "too many bodies")
+		return
+	}
+	mb.added[c.side]++
+	if mb.state == statePaired {
+		s.enqueueLocked(mb.sides[1-c.side], msg)
+		return
+	}
+	// Only a can add before pairing: b is paired by its own claim.
+	mb.pending = append(mb.pending, msg)
+}
+
+// leave handles a client's close frame.
+func (s *Server) leave(c *conn, mood string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if c.finishing {
+		return
+	}
+	if c.mb == nil {
+		s.finalLocked(c, nil, websocket.StatusNormalClosure, "")
+		return
+	}
+	s.endMailboxLocked(c.mb, c, mood)
+}
+
+// endMailboxLocked ends mb for good: the nameplate returns to the pool, the
+// side that left (if any) is closed, and the other side gets "closed" with
+// mood. Any mood ends the mailbox at once, so a "scary" close after a
+// failed pairing burns the code: the next claim of that number meets a
+// fresh allocation (with fresh words) or "unknown-nameplate".
+// s.mu must be held.
+func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
+	if mb.state == stateEnded {
+		return
+	}
+	wasPairing, wasPaired := mb.state == statePairing, mb.state == statePaired
+	mb.state = stateEnded
+	mb.endMood = mood
+	mb.timer.Stop()
+	mb.pending = nil
+	delete(s.nameplates, mb.n)
+	s.rangeUsed[digits(mb.n)]--
+	closed := mustMarshal(wire.Frame{Type: wire.TypeClosed, Mood: mood})
+	for i, x := range mb.sides {
+		if x == nil {
+			continue
+		}
+		x.mb = nil
+		switch {
+		case x == leaver:
+			s.finalLocked(x, nil, websocket.StatusNormalClosure, "")
+		case wasPairing && side(i) == sideB:
+			// claim is issuing ICE servers for b; it sends claimed, then closed.
+		default:
+			s.finalLocked(x, closed, websocket.StatusNormalClosure, "mailbox closed")
+		}
+	}
+	s.log.Info("mailbox closed", "np", mb.np, "mood", mood, "paired", wasPaired || wasPairing)
+}
+
+// armLocked (re)starts mb's expiry timer. s.mu must be held.
+func (s *Server) armLocked(mb *mailbox, d time.Duration) {
+	if mb.timer != nil {
+		mb.timer.Stop()
+	}
+	mb.gen++
+	gen := mb.gen
+	mb.timer = time.AfterFunc(d, func() { s.expire(mb, gen) })
+}
+
+// expire ends mb when its nameplate or mailbox lifetime is over.
+func (s *Server) expire(mb *mailbox, gen int) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed || mb.gen != gen || mb.state == stateEnded {
+		return
+	}
+	s.endMailboxLocked(mb, nil, wire.MoodExpired)
+}
+
+// pickNameplateLocked draws a free nameplate at random from the smallest
+// range 1..9, 10..99, ... that is less than half full (docs/protocol.md
+// section 3): short codes while few are in use, and a random draw that
+// succeeds within two tries on average. s.mu must be held.
+func (s *Server) pickNameplateLocked() (int, bool) {
+	lo, size := 1, 9
+	for d := 1; d <= maxDigits; d++ {
+		if 2*s.rangeUsed[d] < size {
+			for {
+				n := lo + mrand.IntN(size)
+				if _, taken := s.nameplates[n]; !taken {
+					return n, true
+				}
+			}
+		}
+		if d == 1 {
+			lo, size = 10, 90
+		} else {
+			lo, size = lo*10, size*10
+		}
+	}
+	return 0, false
+}
+
+func digits(n int) int {
+	d := 1
+	for n >= 10 {
+		n /= 10
+		d++
+	}
+	return d
+}
+
+// mustMarshal encodes a frame the server built itself from parts that
+// were validated on the way in, so it cannot fail; if a later change to
+// wire's checks made it fail, the frame is left out (nil: the connection
+// just closes) instead of panicking with the server's lock held.
+func mustMarshal(f wire.Frame) []byte {
+	b, err := f.Marshal()
+	if err != nil {
+		slog.Error("rendezvous: server built an invalid frame", "type", f.Type, "err", err)
+		return nil
+	}
+	return b
+}

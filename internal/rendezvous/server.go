@@ -1,0 +1,227 @@
+package rendezvous
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/direkt/direkt/internal/wire"
+)
+
+// Config configures a Server. The zero Config is a working server with the
+// defaults below and no ICE servers.
+type Config struct {
+	// ICEServers returns the STUN/TURN servers for one side of a mailbox
+	// that has just been paired; it is called once per side, with that
+	// side's upgrade request, so credentials can name the Host the peer
+	// reached. It is called without the server's lock held and may be
+	// called concurrently. nil = no ICE servers.
+	ICEServers func(r *http.Request, now time.Time) []wire.ICEServer
+	// NameplateTTL is how long an allocated nameplate waits to be claimed,
+	// and how long a connection may stay without allocating or claiming.
+	// 0 = 10 minutes.
+	NameplateTTL time.Duration
+	// MailboxTTL is how long a paired mailbox lives. 0 = 1 hour.
+	MailboxTTL time.Duration
+	// MaxConnsPerIP caps concurrent WebSocket connections per client
+	// address (an IPv6 client counts per /64). 0 = 32.
+	MaxConnsPerIP int
+	// AllocsPerMinute and ClaimsPerMinute are the per-address token bucket
+	// rates (and bursts) for allocate and claim. 0 = 20 each.
+	AllocsPerMinute, ClaimsPerMinute int
+	// TrustProxyHeaders takes the client address from the last
+	// X-Forwarded-For entry, for a server behind a reverse proxy that
+	// appends it. false = the client address is RemoteAddr only.
+	TrustProxyHeaders bool
+	// MOTD is sent in the welcome frame. "" = none.
+	MOTD string
+	// PingInterval is how often each connection is pinged; a client that
+	// has not answered within the next interval is dropped. 0 = 20 s.
+	PingInterval time.Duration
+	// WriteTimeout bounds writing one frame to a client; a client that
+	// reads slower than that is dropped. 0 = 10 s.
+	WriteTimeout time.Duration
+	// Logger receives the server's logs. nil = slog.Default().
+	Logger *slog.Logger
+	// Now is the clock for rate limiting and credential issue. nil =
+	// time.Now. Expiry uses real timers of NameplateTTL and MailboxTTL.
+	Now func() time.Time
+}
+
+// Defaults for zero Config fields.
+const (
+	DefaultNameplateTTL    = 10 * time.Minute
+	DefaultMailboxTTL      = time.Hour
+	DefaultMaxConnsPerIP   = 32
+	DefaultAllocsPerMinute = 20
+	DefaultClaimsPerMinute = 20
+	DefaultPingInterval    = 20 * time.Second
+	DefaultWriteTimeout    = 10 * time.Second
+)
+
+// maxDigits bounds nameplates to 1..999999999; a server would need half a
+// billion open mailboxes to run out.
+const maxDigits = 9
+
+// Server is the rendezvous server. Its methods are safe for concurrent use.
+type Server struct {
+	cfg    Config
+	log    *slog.Logger
+	logKey [32]byte // keys the nameplate hash in logs; never leaves the process
+
+	welcome []byte // the marshaled welcome frame
+
+	ctx    context.Context // parent of every connection's context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup // one per admitted connection, Done when its handler returns
+
+	closeOnce sync.Once
+
+	// mu guards everything below, and the mailbox and conn fields marked
+	// "guarded by Server.mu".
+	mu         sync.Mutex
+	closed     bool
+	nameplates map[int]*mailbox   // numbers in use, unclaimed or paired
+	rangeUsed  [maxDigits + 1]int // numbers in use per digit count
+	ips        map[string]*ipState
+	lastSweep  time.Time
+}
+
+// New returns a Server for cfg. It starts no goroutines until connections
+// arrive.
+func New(cfg Config) *Server {
+	if cfg.NameplateTTL <= 0 {
+		cfg.NameplateTTL = DefaultNameplateTTL
+	}
+	if cfg.MailboxTTL <= 0 {
+		cfg.MailboxTTL = DefaultMailboxTTL
+	}
+	if cfg.MaxConnsPerIP <= 0 {
+		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
+	}
+	if cfg.AllocsPerMinute <= 0 {
+		cfg.AllocsPerMinute = DefaultAllocsPerMinute
+	}
+	if cfg.ClaimsPerMinute <= 0 {
+		cfg.ClaimsPerMinute = DefaultClaimsPerMinute
+	}
+	if cfg.PingInterval <= 0 {
+		cfg.PingInterval = DefaultPingInterval
+	}
+	if cfg.WriteTimeout <= 0 {
+		cfg.WriteTimeout = DefaultWriteTimeout
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{
+		cfg:        cfg,
+		log:        cfg.Logger.With("component", "rendezvous"),
+		nameplates: make(map[int]*mailbox),
+		ips:        make(map[string]*ipState),
+	}
+	_, _ = rand.Read(s.logKey[:])
+	welcome := wire.Frame{Type: wire.TypeWelcome, Version: 1, MOTD: cfg.MOTD}
+	b, err := welcome.Marshal()
+	if err != nil {
+		s.log.Warn("MOTD not sendable, left out", "err", err)
+		welcome.MOTD = ""
+		b, _ = welcome.Marshal()
+	}
+	s.welcome = b
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	return s
+}
+
+// Handler returns the server's HTTP routes: the mailbox WebSocket at
+// wire.MailboxPath, "/healthz", and 404 for everything else.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET "+wire.MailboxPath, s.serveMailbox)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("Cache-Control", "no-store")
+		_, _ = w.Write([]byte("ok"))
+	})
+	// The browser join page will be mounted at "/j/" here; until then it
+	// falls through to 404 with every other path.
+	mux.Handle("/", http.NotFoundHandler())
+	return mux
+}
+
+// Close closes every mailbox and WebSocket and returns when all connection
+// goroutines have ended. New connections are refused with 503 afterwards.
+// It runs once; later calls return at once.
+func (s *Server) Close() error {
+	s.closeOnce.Do(func() {
+		s.mu.Lock()
+		s.closed = true
+		for _, mb := range s.nameplates {
+			mb.timer.Stop()
+		}
+		s.mu.Unlock()
+		// Cancelling the parent context closes every WebSocket: each
+		// handler's read fails, and it tears its connection down.
+		s.cancel()
+		s.wg.Wait()
+		s.log.Info("rendezvous stopped")
+	})
+	return nil
+}
+
+// NewHTTPServer returns an http.Server for h on addr with every timeout
+// and the header size set. The read and write timeouts do not apply to
+// mailbox WebSockets: the handler clears the deadlines of a connection it
+// takes over, and bounds it with its own pings and write timeout instead.
+func NewHTTPServer(addr string, h http.Handler) *http.Server {
+	return &http.Server{
+		Addr:              addr,
+		Handler:           h,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    16 << 10,
+		ErrorLog:          slog.NewLogLogger(slog.Default().Handler(), slog.LevelDebug),
+	}
+}
+
+// npHash is how nameplates appear in logs: a keyed hash, so that logs
+// correlate events of one mailbox without recording the nameplate.
+func (s *Server) npHash(n int) string {
+	m := hmac.New(sha256.New, s.logKey[:])
+	m.Write([]byte(strconv.Itoa(n)))
+	return hex.EncodeToString(m.Sum(nil)[:6])
+}
+
+// credentialTTL derives the "ttl" of a paired frame from TURN REST
+// usernames ("<unix-expiry>:<user>"): the seconds until the earliest
+// expiry. 0 (omitted) when no server carries such credentials.
+func credentialTTL(servers []wire.ICEServer, now time.Time) int {
+	ttl := 0
+	for _, is := range servers {
+		exp, _, ok := strings.Cut(is.Username, ":")
+		if !ok {
+			continue
+		}
+		t, err := strconv.ParseInt(exp, 10, 64)
+		if err != nil {
+			continue
+		}
+		if d := int(t - now.Unix()); d > 0 && (ttl == 0 || d < ttl) {
+			ttl = d
+		}
+	}
+	return ttl
+}
