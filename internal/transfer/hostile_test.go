@@ -87,22 +87,18 @@ func (rs *rawSender) honest(contents ...string) {
 
 // finish closes the sender's end and returns what Receive returned and every
 // frame it sent.
-func (rs *rawSender) finish() (Result, error, []rawFrame) {
+func (rs *rawSender) finish() (Result, []rawFrame, error) {
 	r := <-rs.res
 	rs.c.Close()
 	var got []rawFrame
 	for f := range rs.frames {
 		got = append(got, f)
 	}
-	return r.res, r.err, got
+	return r.res, got, r.err
 }
 
 func manifestJSON(total int64, files ...string) string {
-	var parts []string
-	for _, f := range files {
-		parts = append(parts, f)
-	}
-	return fmt.Sprintf(`{"v":1,"total":%d,"files":[%s]}`, total, strings.Join(parts, ","))
+	return fmt.Sprintf(`{"v":1,"total":%d,"files":[%s]}`, total, strings.Join(files, ","))
 }
 
 func wf(name string, size int64) string {
@@ -155,7 +151,7 @@ func TestHostileManifestsRefused(t *testing.T) {
 			out, check := sandbox(t)
 			rs := startRaw(t, out)
 			rs.send(frameManifest, []byte(m))
-			_, err, frames := rs.finish()
+			_, frames, err := rs.finish()
 			if !errors.Is(err, ErrProtocol) {
 				t.Errorf("Receive: %v, want ErrProtocol", err)
 			}
@@ -210,7 +206,7 @@ func TestHostileNamesSanitised(t *testing.T) {
 	}
 	rs.send(frameManifest, []byte(manifestJSON(int64(total), files...)))
 	rs.honest(contents...)
-	res, err, frames := rs.finish()
+	res, frames, err := rs.finish()
 	if err != nil {
 		t.Fatalf("Receive: %v", err)
 	}
@@ -309,7 +305,7 @@ func TestHostileFrames(t *testing.T) {
 			rs := startRaw(t, out)
 			rs.send(frameManifest, []byte(manifestJSON(3, wf("f", 3))))
 			tc.script(rs)
-			res, err, frames := rs.finish()
+			res, frames, err := rs.finish()
 			if !errors.Is(err, tc.want) {
 				t.Fatalf("Receive: %v, want %v", err, tc.want)
 			}
@@ -345,7 +341,7 @@ func TestHashMismatchRemovesPartial(t *testing.T) {
 	right := sha256.Sum256([]byte("xyz"))
 	rs.send(frameEnd, right[:])
 	rs.send(frameDone, nil)
-	res, err, frames := rs.finish()
+	res, frames, err := rs.finish()
 	if !errors.Is(err, ErrHashMismatch) {
 		t.Fatalf("Receive: %v, want ErrHashMismatch", err)
 	}
@@ -374,7 +370,7 @@ func TestHugeAnnouncedSizeAllocatesNothing(t *testing.T) {
 	rs.file(0, 0)
 	rs.send(frameData, []byte("a"))
 	rs.c.Close()
-	_, err, _ := rs.finish()
+	_, _, err := rs.finish()
 	if !errors.Is(err, ErrPeerGone) {
 		t.Fatalf("Receive: %v, want ErrPeerGone", err)
 	}
