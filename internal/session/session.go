@@ -308,10 +308,10 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 	if s.role == wire.RoleA {
 		offer, err := s.pc.CreateOffer(nil)
 		if err != nil {
-			return fmt.Errorf("session: create offer: %w", err)
+			return s.ioFailure("create offer", err)
 		}
 		if err := s.pc.SetLocalDescription(offer); err != nil {
-			return fmt.Errorf("session: set local offer: %w", err)
+			return s.ioFailure("set local offer", err)
 		}
 		s.postDescription(wire.Signal{T: wire.SignalOffer, SDP: offer.SDP})
 		answer, err := s.awaitDescription(ctx)
@@ -331,10 +331,10 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 		}
 		answer, err := s.pc.CreateAnswer(nil)
 		if err != nil {
-			return fmt.Errorf("%w: create answer: %w", ErrProtocol, err)
+			return s.ioFailure("create answer", err)
 		}
 		if err := s.pc.SetLocalDescription(answer); err != nil {
-			return fmt.Errorf("session: set local answer: %w", err)
+			return s.ioFailure("set local answer", err)
 		}
 		s.postDescription(wire.Signal{T: wire.SignalAnswer, SDP: answer.SDP})
 	}
@@ -383,6 +383,9 @@ func (s *Session) setRemote(d webrtc.SessionDescription) error {
 	s.remMu.Lock()
 	defer s.remMu.Unlock()
 	if err := s.pc.SetRemoteDescription(d); err != nil {
+		if isClosed(s.done) {
+			return s.closedErr()
+		}
 		return fmt.Errorf("%w: remote %s: %w", ErrProtocol, d.Type, err)
 	}
 	s.remSet = true
@@ -443,15 +446,10 @@ func (s *Session) bind(ctx context.Context, ctl detached, key [32]byte) error {
 // ioFailure explains an I/O error during setup: usually the session ended
 // (peer gone, DTLS failed) and its cause is the better error.
 func (s *Session) ioFailure(what string, err error) error {
-	select {
-	case <-s.done:
-		if s.Err() != nil {
-			return s.Err()
-		}
-		return ErrClosed
-	default:
-		return fmt.Errorf("session: %s: %w", what, err)
+	if isClosed(s.done) {
+		return s.closedErr()
 	}
+	return fmt.Errorf("session: %s: %w", what, err)
 }
 
 // finish ends the session with err (nil for a local Close). The first cause
