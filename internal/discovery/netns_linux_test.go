@@ -528,3 +528,22 @@ func TestNetnsCoexistsWithAvahi(t *testing.T) {
 		}
 	}
 }
+
+// TestNetnsLoopbackWithMulticast: where loopback has the MULTICAST flag, the
+// default interface selection includes it, and a lookup on the same host
+// gets loopback addresses (usable because the answer came over loopback).
+func TestNetnsLoopbackWithMulticast(t *testing.T) {
+	requireNetns(t)
+	ns := fmt.Sprintf("dkd%d-%dlo", os.Getpid(), nsSeq.Add(1))
+	run(t, "ip", "netns", "add", ns)
+	t.Cleanup(func() { _ = exec.Command("ip", "netns", "del", ns).Run() })
+	run(t, "ip", "-n", ns, "link", "set", "lo", "multicast", "on", "up")
+	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
+	defer cancel()
+	announceIn(t, ctx, ns, Announcement{Port: 4444, Nameplate: "8"}, nil)
+	addrs, _, err := lookupIn(ctx, ns, "8")
+	want := []netip.AddrPort{netip.MustParseAddrPort("127.0.0.1:4444"), netip.MustParseAddrPort("[::1]:4444")}
+	if err != nil || fmt.Sprint(addrs) != fmt.Sprint(want) {
+		t.Errorf("Lookup over loopback = %v, %v; want %v", addrs, err, want)
+	}
+}

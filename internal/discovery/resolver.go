@@ -135,8 +135,8 @@ func parseResponse(pkt []byte, wantID int) ([]rec, bool) {
 			if err != nil {
 				return nil, false
 			}
-			if !isInstanceKey(r.key) {
-				continue
+			if !isInstanceKey(r.key) || v.Port == 0 {
+				continue // port 0 is no server to connect to
 			}
 			r.srv = v
 		case dnsmessage.TypeTXT:
