@@ -3,6 +3,7 @@ package discovery
 import (
 	"context"
 	"errors"
+	"fmt"
 	"go/build"
 	"net"
 	"net/netip"
@@ -214,5 +215,21 @@ func TestResponseDelay(t *testing.T) {
 		if d := responseDelay(fPTR); d < 20*time.Millisecond || d > 120*time.Millisecond {
 			t.Fatalf("shared answer delayed %v, want 20–120 ms", d)
 		}
+	}
+}
+
+func TestQuerySchedule(t *testing.T) {
+	var at time.Duration
+	var got []time.Duration
+	for k := range 6 {
+		got = append(got, at)
+		at += queryDelay(k)
+	}
+	want := []time.Duration{0, 250 * time.Millisecond, time.Second, 2 * time.Second, 4 * time.Second, 8 * time.Second}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("queries at %v, want %v", got, want)
+	}
+	if d := queryDelay(1000); d != time.Hour {
+		t.Errorf("late interval %v, want the one-hour cap (RFC 6762 §5.2)", d)
 	}
 }
