@@ -260,7 +260,10 @@ func (c *Conn) bind(ctx context.Context, req wire.Frame, reply string) (wire.Fra
 }
 
 // Add sends body to the other side of the mailbox; the server queues it
-// until that side has arrived. body must be 1 to wire.MaxBody bytes.
+// until that side has arrived. body must be 1 to wire.MaxBody bytes. Add
+// returns once the frame is written; the server reports a refusal (such as
+// ErrTooMany) through Next. If ctx ends in the middle of writing, the
+// connection is closed.
 func (c *Conn) Add(ctx context.Context, body []byte) error {
 	if len(body) > wire.MaxBody {
 		return fmt.Errorf("%w: body of %d bytes (max %d)", ErrTooLarge, len(body), wire.MaxBody)
@@ -277,10 +280,12 @@ func (c *Conn) Add(ctx context.Context, body []byte) error {
 	return c.send(ctx, wire.Frame{Type: wire.TypeAdd, Body: body})
 }
 
+// send writes one frame. If ctx ends during the write the WebSocket is
+// closed: a half-written frame cannot be taken back.
 func (c *Conn) send(ctx context.Context, f wire.Frame) error {
 	b, err := f.Marshal()
 	if err != nil {
-		return fmt.Errorf("mailbox: %w", err)
+		return fmt.Errorf("%w: %w", ErrBadRequest, err)
 	}
 	select {
 	case <-c.readerDone:
@@ -300,11 +305,13 @@ func (c *Conn) send(ctx context.Context, f wire.Frame) error {
 // up ("" means wire.MoodHappy), waits briefly for the server to close the
 // WebSocket, then closes it. The mailbox and nameplate are gone for good
 // afterwards; a mood of wire.MoodScary burns the nameplate after a failed
-// pairing. Close is idempotent and returns nil unless sending failed on a
-// live connection.
+// pairing. Close is idempotent. It returns nil unless mood is not a client
+// mood (the connection is closed all the same) or sending failed on a live
+// connection.
 func (c *Conn) Close(mood string) error {
 	var err error
 	c.closeOnce.Do(func() {
+		defer c.shutdown()
 		if mood == "" {
 			mood = wire.MoodHappy
 		}
@@ -312,17 +319,20 @@ func (c *Conn) Close(mood string) error {
 		defer cancel()
 		select {
 		case <-c.readerDone:
+			return
 		default:
-			if e := c.send(ctx, wire.Frame{Type: wire.TypeClose, Mood: mood}); e != nil && !errors.Is(e, ErrClosed) {
+		}
+		if e := c.send(ctx, wire.Frame{Type: wire.TypeClose, Mood: mood}); e != nil {
+			if !errors.Is(e, ErrClosed) {
 				err = e
 			}
-			// The server answers close by closing the WebSocket.
-			select {
-			case <-c.readerDone:
-			case <-ctx.Done():
-			}
+			return
 		}
-		c.shutdown()
+		// The server answers close by closing the WebSocket.
+		select {
+		case <-c.readerDone:
+		case <-ctx.Done():
+		}
 	})
 	return err
 }

@@ -353,3 +353,21 @@ func TestCloseUnblocksNext(t *testing.T) {
 		t.Fatalf("Add after Close: %v", err)
 	}
 }
+
+func TestCloseBadMood(t *testing.T) {
+	u := realServer(t, "")
+	c, err := mailbox.Dial(testCtx(t), u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	if err := c.Close(wire.MoodExpired); !errors.Is(err, mailbox.ErrBadRequest) {
+		t.Fatalf("Close with a server-only mood: %v", err)
+	}
+	if d := time.Since(start); d > time.Second {
+		t.Fatalf("Close took %v", d)
+	}
+	if _, err := c.Next(testCtx(t)); !errors.Is(err, mailbox.ErrClosed) {
+		t.Fatalf("Next after Close: %v", err)
+	}
+}

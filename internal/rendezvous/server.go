@@ -23,7 +23,9 @@ type Config struct {
 	// that has just been paired; it is called once per side, with that
 	// side's upgrade request, so credentials can name the Host the peer
 	// reached. It is called without the server's lock held and may be
-	// called concurrently. nil = no ICE servers.
+	// called concurrently. r's connection has been taken over by the
+	// WebSocket: read its Host, headers and TLS state, not its Context.
+	// nil = no ICE servers.
 	ICEServers func(r *http.Request, now time.Time) []wire.ICEServer
 	// NameplateTTL is how long an allocated nameplate waits to be claimed,
 	// and how long a connection may stay without allocating or claiming.
