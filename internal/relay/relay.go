@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/transport/v5"
 	"github.com/pion/turn/v5"
 
@@ -70,13 +71,12 @@ const (
 
 // Server is a running STUN/TURN server. Its methods are safe for concurrent use.
 type Server struct {
-	cfg      Config
-	log      *slog.Logger
-	secret   []byte
-	udpPort  int // 0 = no UDP listener
-	tcpPort  int // 0 = no TCP listener
-	turn     *turn.Server
-	pionAuth turn.AuthHandler
+	cfg     Config
+	log     *slog.Logger
+	secret  []byte
+	udpPort int // 0 = no UDP listener
+	tcpPort int // 0 = no TCP listener
+	turn    *turn.Server
 
 	closeOnce sync.Once
 	closeErr  error
@@ -182,7 +182,6 @@ func New(cfg Config) (*Server, error) {
 	// STUN-only server refuses every credential instead: 401 at once.
 	sc.AuthHandler = s.refuseAll
 	if !cfg.NoTURN {
-		s.pionAuth = turn.LongTermTURNRESTAuthHandler(string(s.secret), pionLog.NewLogger("turn-auth"))
 		sc.AuthHandler = s.authenticate
 	}
 	// busy is raised before pion starts its loops; each wrapper lowers it
@@ -295,25 +294,38 @@ func (s *Server) ICEServers(host string, now time.Time) []wire.ICEServer {
 	return append(out, wire.ICEServer{URLs: urls, Username: user, Credential: pass})
 }
 
-// authenticate checks realm and expiry itself (logging refusals at debug
-// level, since anyone can trigger them) and leaves the HMAC key derivation
-// to pion's TURN REST handler, which the credentials are made for.
+// RefreshGrace is how long past its credentials' expiry an allocation made
+// with them may still be refreshed and given permissions and channels. A
+// browser cannot swap credentials in the middle of a session, so strict
+// expiry on Refresh would cut every relayed session at CredentialTTL; only
+// new allocations need fresh credentials.
+const RefreshGrace = 12 * time.Hour
+
+// authenticate implements TURN REST (draft-uberti-behave-turn-rest-00
+// section 2.2): the username is "<unix-expiry>:<user>", the password
+// base64(HMAC-SHA1(secret, username)), and the long-term key
+// MD5(username:realm:password) (RFC 8489 section 9.2.2). The quota counts
+// <user>. Refusals are logged at debug level: anyone can trigger them.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	if ra.Realm != s.cfg.Realm {
 		s.log.Debug("turn auth refused: wrong realm")
 		return "", nil, false
 	}
-	expiry, _, ok := strings.Cut(ra.Username, ":")
-	if !ok {
+	exp, user, ok := strings.Cut(ra.Username, ":")
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if !ok || user == "" || err != nil {
 		s.log.Debug("turn auth refused: username not in TURN REST form")
 		return "", nil, false
 	}
-	t, err := strconv.ParseInt(expiry, 10, 64)
-	if err != nil || t < time.Now().Unix() {
-		s.log.Debug("turn auth refused: credentials expired or malformed")
+	deadline := time.Unix(t, 0)
+	if ra.Method != stun.MethodAllocate {
+		deadline = deadline.Add(RefreshGrace)
+	}
+	if time.Now().After(deadline) {
+		s.log.Debug("turn auth refused: credentials expired", "method", ra.Method.String())
 		return "", nil, false
 	}
-	return s.pionAuth(ra)
+	return user, turn.GenerateAuthKey(ra.Username, ra.Realm, s.password(ra.Username)), true
 }
 
 func (s *Server) refuseAll(*turn.RequestAttributes) (string, []byte, bool) {

@@ -564,3 +564,27 @@ func TestNewErrors(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRefreshAfterExpiry: an allocation outlives its credentials (the
+// client keeps refreshing and adding permissions with them), but the
+// expired credentials cannot make a new allocation.
+func TestRefreshAfterExpiry(t *testing.T) {
+	s := startRelay(t, relay.Config{AllowPrivate: true, CredentialTTL: time.Second})
+	udpAddr, _ := serverAddrs(t, s)
+	user, pass, expires := s.Credentials(time.Now())
+	c := turnClient(t, "udp", udpAddr, user, pass)
+	if _, err := allocate(t, c); err != nil {
+		t.Fatalf("allocate: %v", err)
+	}
+	// Wait for the wall clock to pass the expiry (whole seconds).
+	<-time.After(time.Until(expires.Add(1100 * time.Millisecond)))
+
+	peer := &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: 9}
+	if err := c.CreatePermission(peer); err != nil {
+		t.Fatalf("permission on an allocation whose credentials expired: %v", err)
+	}
+	_, err := allocate(t, turnClient(t, "udp", udpAddr, user, pass))
+	if code := turnCode(err); code != int(stun.CodeUnauthorized) {
+		t.Fatalf("new allocation with expired credentials: %v (code %d), want 401", err, code)
+	}
+}
