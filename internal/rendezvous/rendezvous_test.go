@@ -896,3 +896,51 @@ func BenchmarkPairAndMessage(b *testing.B) {
 		_ = y.Close(wire.MoodHappy)
 	}
 }
+
+// TestLogsKeepSecrets runs a pairing with debug logging and checks that no
+// log record carries a body or the nameplate itself.
+func TestLogsKeepSecrets(t *testing.T) {
+	var mu sync.Mutex
+	var logs strings.Builder
+	h := slog.NewJSONHandler(lockedWriter{&mu, &logs}, &slog.HandlerOptions{Level: slog.LevelDebug})
+	_, url := start(t, rendezvous.Config{Logger: slog.New(h)})
+	a, b, np := pair(t, url)
+	ctx := testCtx(t)
+	const secret = "pake-body-c2VjcmV0"
+	if err := a.Add(ctx, []byte(secret)); err != nil {
+		t.Fatal(err)
+	}
+	expect(t, b, wire.TypePaired, "")
+	expect(t, b, wire.TypeMessage, secret)
+	_ = b.Close(wire.MoodScary)
+	expect(t, a, wire.TypePaired, "")
+	expect(t, a, wire.TypeClosed, "")
+	// A bad frame echoing the nameplate must not be echoed into the log.
+	ws := rawDial(t, url)
+	rawWrite(t, ws, websocket.MessageText, `{"type":"claim","nameplate":"0`+np+`"}`)
+	rawExpectError(t, ws, wire.ErrKindBadRequest)
+
+	mu.Lock()
+	out := logs.String()
+	mu.Unlock()
+	if !strings.Contains(out, "mailbox paired") {
+		t.Fatalf("expected pairing logs, got %s", out)
+	}
+	if strings.Contains(out, secret) || strings.Contains(out, "c2VjcmV0") {
+		t.Errorf("a body reached the log: %s", out)
+	}
+	if strings.Contains(out, `"`+np+`"`) || strings.Contains(out, `"0`+np+`"`) || strings.Contains(out, "="+np) {
+		t.Errorf("nameplate %s reached the log: %s", np, out)
+	}
+}
+
+type lockedWriter struct {
+	mu *sync.Mutex
+	w  io.Writer
+}
+
+func (l lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
