@@ -213,7 +213,8 @@ func TestCrowded(t *testing.T) {
 }
 
 func TestUnknownNameplate(t *testing.T) {
-	_, url := start(t, rendezvous.Config{NameplateTTL: 200 * time.Millisecond})
+	_, url := start(t, rendezvous.Config{})
+	_, shortURL := start(t, rendezvous.Config{NameplateTTL: 300 * time.Millisecond})
 	ctx := testCtx(t)
 
 	// Never allocated.
@@ -222,7 +223,7 @@ func TestUnknownNameplate(t *testing.T) {
 	}
 
 	// Expired: the allocator hears "expired", the claimer "unknown-nameplate".
-	a := dial(t, url)
+	a := dial(t, shortURL)
 	np, _, err := a.Allocate(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -230,7 +231,7 @@ func TestUnknownNameplate(t *testing.T) {
 	if f := expect(t, a, wire.TypeClosed, ""); f.Mood != wire.MoodExpired {
 		t.Fatalf("allocator got closed mood %q", f.Mood)
 	}
-	if _, err := dial(t, url).Claim(ctx, np); !errors.Is(err, mailbox.ErrUnknownNameplate) {
+	if _, err := dial(t, shortURL).Claim(ctx, np); !errors.Is(err, mailbox.ErrUnknownNameplate) {
 		t.Fatalf("expired: %v", err)
 	}
 
