@@ -1,6 +1,7 @@
 package transfer
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"io"
@@ -301,5 +302,41 @@ func (c *cancelConn) Read(p []byte) (int, error) {
 	}
 	n, err := c.Conn.Read(p)
 	c.n.Add(int64(n))
+	return n, err
+}
+
+// flipConn flips one byte of what is written through it, at stream offset at,
+// like a corrupting link or a bad disk below the transport.
+type flipConn struct {
+	net.Conn
+	at, n int64
+}
+
+func (c *flipConn) Write(p []byte) (int, error) {
+	if c.at >= c.n && c.at < c.n+int64(len(p)) {
+		q := bytes.Clone(p)
+		q[c.at-c.n] ^= 0x01
+		p = q
+	}
+	n, err := c.Conn.Write(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// hookConn calls fn once when limit bytes have been read through it.
+type hookConn struct {
+	net.Conn
+	limit int64
+	n     int64
+	once  sync.Once
+	fn    func()
+}
+
+func (c *hookConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.n += int64(n)
+	if c.n >= c.limit {
+		c.once.Do(c.fn)
+	}
 	return n, err
 }

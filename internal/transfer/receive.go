@@ -124,6 +124,10 @@ func (r *receiver) run(parent context.Context, outDir string) (Result, error) {
 		wg.Wait()
 		stop()
 		r.closeFile()
+		r.syncDirs()
+		if r.root != nil {
+			r.root.Close()
+		}
 	}()
 
 	root, err := os.OpenRoot(outDir)
@@ -131,7 +135,6 @@ func (r *receiver) run(parent context.Context, outDir string) (Result, error) {
 		r.abortEarly(abortLocal, "the receiver cannot open its download folder")
 		return Result{}, fmt.Errorf("transfer: download folder: %w", err)
 	}
-	defer root.Close()
 	r.root = root
 
 	var hdr [headerLen]byte
@@ -638,22 +641,33 @@ func (r *receiver) done() error {
 	if r.cur >= 0 || r.next != len(r.m.Files) {
 		return errProtocolf("done after %d of %d files", r.next, len(r.m.Files))
 	}
-	// Sync each folder that gained a name once, rather than after every file:
-	// the ack, not the verdict, is the promise that everything is durable.
-	for dir := range r.synced {
-		if dir == "" {
-			dir = "."
-		}
-		if d, err := r.root.Open(dir); err == nil {
-			_ = d.Sync() // best effort: not every platform syncs folders
-			d.Close()
-		}
-	}
+	r.syncDirs()
 	if err := r.writeFrame(frameAck, nil); err != nil {
 		return err
 	}
 	r.drain()
 	return nil
+}
+
+// syncDirs syncs each folder that gained a name since the last call, once,
+// rather than after every file: the ack, not the verdict, is the promise that
+// everything is durable. It also runs when a transfer fails, so that what was
+// stored stays stored.
+func (r *receiver) syncDirs() {
+	if r.root == nil {
+		return
+	}
+	for dir := range r.synced {
+		name := dir
+		if name == "" {
+			name = "."
+		}
+		if d, err := r.root.Open(name); err == nil {
+			_ = d.Sync() // best effort: not every platform syncs folders
+			d.Close()
+		}
+		delete(r.synced, dir)
+	}
 }
 
 func (r *receiver) verdict(idx int, status byte) error {

@@ -33,6 +33,10 @@ const (
 // Result.Files lists the files the receiver stored, with their SHA-256;
 // Result.Resumed the bytes the receiver already had. On failure the Result
 // still lists what was stored so far.
+//
+// Send has no timeouts of its own: a receiver that keeps the stream open but
+// stops answering (while deciding in Accept, or never acknowledging) is bounded
+// only by ctx, which the caller should give a deadline or cancel on demand.
 func Send(ctx context.Context, rw io.ReadWriteCloser, paths []string, opts SendOptions) (Result, error) {
 	s := &sender{
 		c:      &conn{rw: rw},
