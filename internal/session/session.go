@@ -101,6 +101,7 @@ const (
 	defaultICEDisconnected = 5 * time.Second
 	defaultICEFailed       = 10 * time.Second
 	iceKeepalive           = 2 * time.Second
+	prflxAcceptanceWait    = 500 * time.Millisecond
 
 	// byeTimeout bounds how long teardown waits for the "bye" to leave.
 	byeTimeout = time.Second
@@ -232,11 +233,25 @@ func newSession(cfg Config) (*Session, error) {
 		failed = defaultICEFailed
 	}
 	se.SetICETimeouts(defaultICEDisconnected, failed, iceKeepalive)
+	// pion waits 1 s before it accepts a peer-reflexive pair, the kind
+	// hole punching through NATs yields, in case a better one turns up.
+	// Any direct pair beats waiting here; halve it.
+	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	if cfg.Policy == PolicyRelay {
+		// pion holds a relay pair back for 2 s in case a direct one
+		// turns up (RFC 8445, section 8.1.1 leaves the timing open); with
+		// only relay candidates there is nothing to wait for.
+		se.SetRelayAcceptanceMinWait(0)
+	}
 	// Advertise the largest message we read (RFC 8841, section 6): a
 	// browser peer must not send more in one message than Channel buffers.
 	se.SetSCTPMaxMessageSize(maxInbound)
 
 	policy := webrtc.ICETransportPolicyAll
+	// pion waits 1 s before it accepts a peer-reflexive pair, the kind
+	// hole punching through NATs yields, in case a better one turns up.
+	// Any direct pair beats waiting here; halve it.
+	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
 	if cfg.Policy == PolicyRelay {
 		policy = webrtc.ICETransportPolicyRelay
 	}
