@@ -15,8 +15,9 @@ type Progress func(done, total int64)
 type SendOptions struct {
 	// Progress, if not nil, is told how far the transfer is.
 	Progress Progress
-	// Logger receives debug and warning records; nil means no logging. Records
-	// never carry file contents.
+	// Logger receives a record when the transfer starts and ends (info),
+	// oddities (warn, with the OS error, which may name a file) and details
+	// (debug); nil means no logging. Records never carry file contents.
 	Logger *slog.Logger
 }
 
@@ -24,7 +25,7 @@ type SendOptions struct {
 type ReceiveOptions struct {
 	// Progress, if not nil, is told how far the transfer is.
 	Progress Progress
-	// Logger receives debug and warning records; nil means no logging.
+	// Logger is as in SendOptions.
 	Logger *slog.Logger
 	// Accept is shown the sanitised manifest before anything is written; an
 	// error declines the transfer (Receive then returns it wrapped with
@@ -63,9 +64,10 @@ type Manifest struct {
 
 // Result is what a transfer achieved.
 type Result struct {
-	// Files that the receiver stored and verified, with their digests. Files
-	// that failed (SHA-256 mismatch) are missing here and reported in the
-	// error.
+	// Files that the receiver stored and verified, with their digests. On
+	// the receiver the names are those actually written (after conflict
+	// renaming); on the sender they are the manifest's. Files that failed
+	// (SHA-256 mismatch) are missing here and reported in the error.
 	Files []File
 	// Resumed counts the bytes that did not have to be sent again because the
 	// receiver already held them.
