@@ -121,45 +121,47 @@ func Canonical(s string) (string, error) {
 // code against each list (how many words it holds, then how far the others
 // are from it) and reports the first word that does not fit the closer one.
 func wordError(words []string) error {
-	type fit struct {
-		lang  Lang
-		known int
-		cost  int
+	type near struct {
+		dist  int
+		words []string
 	}
-	fits := make([]fit, 0, len(langs))
+	// nears[l][i] is word i's distance to list l and the suggestions there;
+	// each list is scanned at most once per word.
+	var nears [len(langs)][]near
+	known := [len(langs)]int{}
+	cost := [len(langs)]int{}
 	firstKnown, haveFirst := English, false
 	for _, l := range langs {
-		f := fit{lang: l}
-		for _, w := range words {
+		nears[l] = make([]near, len(words))
+		for i, w := range words {
 			e, ok := index[w]
 			if ok && !haveFirst {
 				firstKnown, haveFirst = e.lang, true
 			}
 			if ok && e.lang == l {
-				f.known++
+				known[l]++
 				continue
 			}
-			d, _ := nearest(w, l)
-			f.cost += d
+			d, sugg := nearest(w, l)
+			nears[l][i] = near{d, sugg}
+			cost[l] += d
 		}
-		fits = append(fits, f)
 	}
-	best := fits[0]
-	for _, f := range fits[1:] {
+	best := langs[0]
+	for _, l := range langs[1:] {
 		switch {
-		case f.known > best.known,
-			f.known == best.known && f.cost < best.cost,
-			f.known == best.known && f.cost == best.cost && haveFirst && f.lang == firstKnown:
-			best = f
+		case known[l] > known[best],
+			known[l] == known[best] && cost[l] < cost[best],
+			known[l] == known[best] && cost[l] == cost[best] && haveFirst && l == firstKnown:
+			best = l
 		}
 	}
 	for i, w := range words {
 		e, ok := index[w]
-		if ok && e.lang == best.lang {
+		if ok && e.lang == best {
 			continue
 		}
-		_, sugg := nearest(w, best.lang)
-		return &WordError{Word: w, Position: i + 1, Lang: best.lang, Suggestions: sugg, mixed: ok}
+		return &WordError{Word: w, Position: i + 1, Lang: best, Suggestions: nears[best][i].words, mixed: ok}
 	}
 	// Unreachable: LangOf found no single list, so some word misfits.
 	return fmt.Errorf("%w: %q", ErrUnknownWord, words)

@@ -7,9 +7,12 @@
 //
 // People read codes aloud over the phone, so the lists are built for that:
 // common concrete nouns of 3 to 9 letters a-z, no homophones, no two words of
-// a list within Damerau-Levenshtein distance 1 (a one-letter typo is detected
-// and the intended word suggested), and no word in both lists (a code's
-// language is never ambiguous). words_test.go enforces these rules.
+// a list within Damerau-Levenshtein distance 1 (a one-letter typo is never
+// another word, so it is detected, and the intended word is among the
+// suggestions of the error), and no word in both lists (a code's language is
+// never ambiguous). words_test.go enforces these rules. The German list has
+// no word with an umlaut or ß, so nobody has to know how to type them; Parse
+// still folds them (ä→ae, ß→ss) for whoever does.
 //
 // code is a protocol leaf: it imports only the standard library, never another
 // direkt package (imports_test.go checks this).
