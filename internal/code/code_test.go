@@ -117,10 +117,25 @@ func TestParseErrors(t *testing.T) {
 		if !strings.Contains(err.Error(), tc.msg) {
 			t.Errorf("Parse(%q): message %q lacks %q", tc.in, err, tc.msg)
 		}
+		if !isBasic(err) {
+			t.Errorf("Parse(%q): %v matches none of the four basic sentinels", tc.in, err)
+		}
 		if _, cerr := Canonical(tc.in); !errors.Is(cerr, tc.want) {
 			t.Errorf("Canonical(%q): err = %v, want %v", tc.in, cerr, tc.want)
 		}
 	}
+}
+
+// isBasic reports whether err matches exactly one of the sentinels the other
+// packages were written against.
+func isBasic(err error) bool {
+	n := 0
+	for _, s := range []error{ErrEmpty, ErrNameplate, ErrWordCount, ErrUnknownWord} {
+		if errors.Is(err, s) {
+			n++
+		}
+	}
+	return n == 1
 }
 
 func TestParseUnknownWord(t *testing.T) {
@@ -148,7 +163,7 @@ func TestParseUnknownWord(t *testing.T) {
 	} {
 		_, err := Parse(tc.in)
 		var we *WordError
-		if !errors.As(err, &we) || !errors.Is(err, tc.sentinel) {
+		if !errors.As(err, &we) || !errors.Is(err, tc.sentinel) || !isBasic(err) {
 			t.Errorf("Parse(%q): err = %v, want a *WordError wrapping %v", tc.in, err, tc.sentinel)
 			continue
 		}

@@ -40,6 +40,9 @@ func FuzzParse(f *testing.F) {
 			if c.Nameplate != "" || c.Words != nil {
 				t.Fatalf("Parse(%q) returned %#v with error %v", s, c, err)
 			}
+			if !isBasic(err) {
+				t.Fatalf("Parse(%q): %v matches none of the four basic sentinels", s, err)
+			}
 			if cerr == nil && !errors.Is(err, ErrUnknownWord) && !errors.Is(err, ErrMixedLists) {
 				t.Fatalf("Canonical(%q) ok but Parse failed on the shape: %v", s, err)
 			}
