@@ -43,6 +43,6 @@ func BenchmarkGenerate(b *testing.B) {
 func BenchmarkPhrase(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
-		_ = Phrase(German, PhraseIndices([4]byte{0x12, 0x34, 0x56, 0x78}))
+		_ = Phrase(German, [3]int{72, 837, 414})
 	}
 }

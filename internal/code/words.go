@@ -101,7 +101,8 @@ func LangOf(words []string) (l Lang, ok bool) {
 }
 
 // Phrase returns the check phrase of docs/protocol.md section 7: the words at
-// idx in list l joined by single spaces. Only the low BitsPerWord bits of each
+// idx in list l joined by single spaces (wire.SASIndices turns the key
+// schedule's "sas" bytes into idx). Only the low BitsPerWord bits of each
 // index are used, so every input yields three words; an invalid l means
 // English (as the protocol says for a code whose language is unknown).
 func Phrase(l Lang, idx [3]int) string {
@@ -111,13 +112,4 @@ func Phrase(l Lang, idx [3]int) string {
 	list := lists[l]
 	const mask = ListSize - 1
 	return list[idx[0]&mask] + " " + list[idx[1]&mask] + " " + list[idx[2]&mask]
-}
-
-// PhraseIndices splits the 4-byte "sas" output of the key schedule
-// (docs/protocol.md, sections 4.2 and 7) into the three 10-bit indices of the
-// check phrase: the first 30 bits, big endian; the last 2 bits are unused.
-func PhraseIndices(sas [4]byte) [3]int {
-	v := uint32(sas[0])<<24 | uint32(sas[1])<<16 | uint32(sas[2])<<8 | uint32(sas[3])
-	const mask = ListSize - 1
-	return [3]int{int(v>>22) & mask, int(v>>12) & mask, int(v>>2) & mask}
 }

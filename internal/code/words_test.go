@@ -230,21 +230,3 @@ func TestPhrase(t *testing.T) {
 		t.Errorf("Phrase has %d words", len(got))
 	}
 }
-
-func TestPhraseIndices(t *testing.T) {
-	for _, tc := range []struct {
-		sas  [4]byte
-		want [3]int
-	}{
-		{[4]byte{0x12, 0x34, 0x56, 0x78}, [3]int{72, 837, 414}},
-		{[4]byte{0xff, 0xff, 0xff, 0xff}, [3]int{1023, 1023, 1023}},
-		{[4]byte{0xff, 0xc0, 0x00, 0x00}, [3]int{1023, 0, 0}},
-		{[4]byte{0x00, 0x3f, 0xf0, 0x00}, [3]int{0, 1023, 0}},
-		{[4]byte{0x00, 0x00, 0x0f, 0xfc}, [3]int{0, 0, 1023}},
-		{[4]byte{0x00, 0x00, 0x00, 0x03}, [3]int{0, 0, 0}}, // the last 2 bits are unused
-	} {
-		if got := PhraseIndices(tc.sas); got != tc.want {
-			t.Errorf("PhraseIndices(% x) = %v, want %v", tc.sas, got, tc.want)
-		}
-	}
-}
