@@ -295,7 +295,7 @@ func (s *Server) expire(mb *mailbox, gen int) {
 func (s *Server) pickNameplateLocked() (int, bool) {
 	lo, size := 1, 9
 	for d := 1; d <= maxDigits; d++ {
-		if 2*s.rangeUsed[d] < size {
+		if d >= s.cfg.MinNameplateDigits && 2*s.rangeUsed[d] < size {
 			for {
 				n := lo + mrand.IntN(size)
 				if _, taken := s.nameplates[n]; !taken {

@@ -945,3 +945,26 @@ func (l lockedWriter) Write(p []byte) (int, error) {
 	defer l.mu.Unlock()
 	return l.w.Write(p)
 }
+
+func TestMinNameplateDigits(t *testing.T) {
+	srv := rendezvous.New(rendezvous.Config{MinNameplateDigits: 3})
+	defer srv.Close()
+	hs := httptest.NewServer(srv.Handler())
+	defer hs.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for range 5 {
+		c, err := mailbox.Dial(ctx, hs.URL, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		np, _, err := c.Allocate(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(np) != 3 {
+			t.Errorf("nameplate %q: want 3 digits", np)
+		}
+		c.Close(wire.MoodLonely)
+	}
+}

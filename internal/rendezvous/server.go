@@ -31,6 +31,10 @@ type Config struct {
 	// and how long a connection may stay without allocating or claiming.
 	// 0 = 10 minutes.
 	NameplateTTL time.Duration
+	// MinNameplateDigits is the shortest nameplate allocated. An embedded
+	// server on a LAN uses 3 so that two senders on one network seldom draw
+	// the same number (receivers find them by nameplate). 0 = 1.
+	MinNameplateDigits int
 	// MailboxTTL is how long a paired mailbox lives. 0 = 1 hour.
 	MailboxTTL time.Duration
 	// MaxConnsPerIP caps concurrent WebSocket connections per client
@@ -121,6 +125,7 @@ func New(cfg Config) *Server {
 	if cfg.WriteTimeout <= 0 {
 		cfg.WriteTimeout = DefaultWriteTimeout
 	}
+	cfg.MinNameplateDigits = min(max(cfg.MinNameplateDigits, 1), maxDigits)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
