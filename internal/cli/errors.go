@@ -1,0 +1,87 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net"
+
+	"github.com/direkt/direkt/internal/code"
+	"github.com/direkt/direkt/internal/pairing"
+	"github.com/direkt/direkt/internal/session"
+	"github.com/direkt/direkt/internal/transfer"
+)
+
+// Exit codes (README, "Exit codes").
+const (
+	exitOK      = 0
+	exitFailure = 1
+	exitUsage   = 2
+	exitBadCode = 3
+)
+
+// usageError is a mistake on the command line.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(msg string) error { return &usageError{msg} }
+
+// classify maps an error to its --json kind and the process exit code.
+func classify(err error) (kind string, exit int) {
+	var ue *usageError
+	switch {
+	case errors.As(err, &ue):
+		return KindUsage, exitUsage
+	case errors.Is(err, code.ErrEmpty), errors.Is(err, code.ErrNameplate),
+		errors.Is(err, code.ErrWordCount), errors.Is(err, code.ErrUnknownWord):
+		return KindBadCode, exitUsage
+	case errors.Is(err, pairing.ErrBadCode), errors.Is(err, pairing.ErrUnknownCode):
+		return KindBadCode, exitBadCode
+	case errors.Is(err, pairing.ErrCrowded), errors.Is(err, pairing.ErrRefused),
+		errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding),
+		errors.Is(err, transfer.ErrRejected):
+		return KindRefused, exitFailure
+	case errors.Is(err, pairing.ErrExpired), errors.Is(err, context.DeadlineExceeded):
+		return KindTimeout, exitFailure
+	case errors.Is(err, pairing.ErrUnreachable), errors.Is(err, session.ErrICEFailed),
+		errors.Is(err, errNoLocalServer):
+		return KindUnreachable, exitFailure
+	case errors.Is(err, transfer.ErrDiskFull), errors.Is(err, transfer.ErrHashMismatch),
+		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
+		return KindIO, exitFailure
+	case errors.Is(err, pairing.ErrPeerGone), errors.Is(err, transfer.ErrPeerGone),
+		errors.Is(err, session.ErrClosed):
+		return KindUnreachable, exitFailure
+	}
+	var ne net.Error
+	if errors.As(err, &ne) {
+		return KindUnreachable, exitFailure
+	}
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return KindIO, exitFailure
+	}
+	return KindIO, exitFailure
+}
+
+// sentence is the one line a person reads for err.
+func sentence(err error) string {
+	switch {
+	case errors.Is(err, pairing.ErrBadCode):
+		return "wrong code: the two sides did not use the same code. This code is now used up; start again with a new one."
+	case errors.Is(err, pairing.ErrUnknownCode):
+		return "no such code: it was mistyped, has expired, or was already used."
+	case errors.Is(err, pairing.ErrCrowded):
+		return "this code is already in use by two other peers."
+	case errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding):
+		return "the connection was tampered with on the way; nothing was transferred. " + err.Error()
+	case errors.Is(err, session.ErrICEFailed):
+		return "no network path to the other side was found (neither direct nor through the relay)."
+	case errors.Is(err, context.DeadlineExceeded):
+		return "timed out: " + err.Error()
+	case errors.Is(err, context.Canceled):
+		return "interrupted."
+	}
+	return err.Error()
+}

@@ -1,0 +1,319 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/direkt/direkt/internal/discovery"
+	"github.com/direkt/direkt/internal/relay"
+	"github.com/direkt/direkt/internal/rendezvous"
+	"github.com/direkt/direkt/internal/wire"
+)
+
+func runServer(ctx context.Context, args []string, env Env) int {
+	fs := newFlagSet("server", env)
+	var cfg stackConfig
+	fs.StringVar(&cfg.Listen, "listen", ":8080", "HTTP address: mailboxes, /healthz, ICE-server issue")
+	fs.StringVar(&cfg.TURNListen, "turn-listen", ":3478", "STUN/TURN address, UDP and TCP")
+	publicIP := fs.String("public-ip", "", "relay address to advertise (default: the TURN listen address, or this host's first non-loopback address)")
+	fs.BoolVar(&cfg.NoRelay, "no-relay", false, "STUN only: no TURN relay")
+	fs.BoolVar(&cfg.RelayPrivate, "relay-private", false, "let the relay reach private, loopback and link-local peer addresses (LAN and tests)")
+	verbose := fs.Bool("v", false, "log debug details")
+	fs.Usage = func() {
+		fmt.Fprintf(env.Stderr, "Usage: direkt server [flags]\n\nRuns a rendezvous server with a STUN/TURN relay.\n\n")
+		fs.PrintDefaults()
+	}
+	ev := &events{out: env.Stdout, start: env.Start}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return exitUsage
+	}
+	if len(pos) > 0 {
+		return fail(ev, env, usagef(fmt.Sprintf("server takes no arguments, got %q", pos[0])))
+	}
+	if *publicIP != "" {
+		if cfg.PublicIP = net.ParseIP(*publicIP); cfg.PublicIP == nil {
+			return fail(ev, env, usagef(fmt.Sprintf("--public-ip %q is not an IP address", *publicIP)))
+		}
+	}
+	cfg.Logger = env.Logger
+	if cfg.Logger == nil {
+		level := slog.LevelInfo
+		if *verbose {
+			level = slog.LevelDebug
+		}
+		cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	st, err := startStack(cfg)
+	if err != nil {
+		return fail(ev, env, err)
+	}
+	cfg.Logger.Info("direkt server running", "http", st.HTTPAddr.String(), "turn", cfg.TURNListen, "relay", !cfg.NoRelay, "public_ip", st.PublicIP.String())
+	select {
+	case <-ctx.Done():
+	case err = <-st.errc:
+	}
+	cerr := st.Close()
+	if err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fail(ev, env, err)
+	}
+	return exitOK
+}
+
+// stackConfig configures a rendezvous server with its relay.
+type stackConfig struct {
+	// Listen is the HTTP address; ":0" picks a port.
+	Listen string
+	// TURNListen is the STUN/TURN address (UDP and TCP); ":0" picks ports.
+	TURNListen string
+	// PublicIP is advertised in relay allocations; nil means derive it.
+	PublicIP     net.IP
+	NoRelay      bool
+	RelayPrivate bool
+	// MinNameplateDigits: see rendezvous.Config.
+	MinNameplateDigits int
+	Logger             *slog.Logger
+}
+
+// stack is a running rendezvous server and relay.
+type stack struct {
+	HTTPAddr net.Addr
+	PublicIP net.IP
+	rv       *rendezvous.Server
+	relay    *relay.Server
+	http     *http.Server
+	errc     chan error
+	wg       sync.WaitGroup
+	once     sync.Once
+}
+
+func startStack(cfg stackConfig) (_ *stack, err error) {
+	var cleanup []func()
+	defer func() {
+		if err != nil {
+			for i := len(cleanup) - 1; i >= 0; i-- {
+				cleanup[i]()
+			}
+		}
+	}()
+	pc, err := net.ListenPacket("udp", cfg.TURNListen)
+	if err != nil {
+		return nil, fmt.Errorf("STUN/TURN on UDP %s: %w", cfg.TURNListen, err)
+	}
+	cleanup = append(cleanup, func() { pc.Close() })
+	// TCP TURN on the same port number when it is free, else any port.
+	tcpAddr := cfg.TURNListen
+	if host, port, err := net.SplitHostPort(cfg.TURNListen); err == nil && port == "0" {
+		tcpAddr = net.JoinHostPort(host, strconv.Itoa(pc.LocalAddr().(*net.UDPAddr).Port))
+	}
+	tl, err := net.Listen("tcp", tcpAddr)
+	if err != nil && tcpAddr != cfg.TURNListen {
+		tl, err = net.Listen("tcp", cfg.TURNListen)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("TURN on TCP %s: %w", cfg.TURNListen, err)
+	}
+	cleanup = append(cleanup, func() { tl.Close() })
+	publicIP := cfg.PublicIP
+	if publicIP == nil {
+		publicIP = advertisedIP(pc.LocalAddr())
+	}
+	rl, err := relay.New(relay.Config{
+		UDPConn:      pc,
+		TCPListener:  tl,
+		PublicIP:     publicIP,
+		AllowPrivate: cfg.RelayPrivate,
+		NoTURN:       cfg.NoRelay,
+		Logger:       cfg.Logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("relay: %w", err)
+	}
+	cleanup = append(cleanup, func() { rl.Close() })
+	rv := rendezvous.New(rendezvous.Config{
+		ICEServers: func(r *http.Request, now time.Time) []wire.ICEServer {
+			return rl.ICEServers(requestHost(r), now)
+		},
+		MinNameplateDigits: cfg.MinNameplateDigits,
+		Logger:             cfg.Logger,
+	})
+	cleanup = append(cleanup, func() { rv.Close() })
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return nil, fmt.Errorf("HTTP on %s: %w", cfg.Listen, err)
+	}
+	hs := rendezvous.NewHTTPServer(cfg.Listen, rv.Handler())
+	s := &stack{HTTPAddr: ln.Addr(), PublicIP: publicIP, rv: rv, relay: rl, http: hs, errc: make(chan error, 1)}
+	s.wg.Go(func() {
+		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			s.errc <- fmt.Errorf("HTTP server: %w", err)
+		}
+	})
+	return s, nil
+}
+
+// Close stops HTTP, the mailboxes and the relay, and waits for them.
+func (s *stack) Close() error {
+	var err error
+	s.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		// Hijacked WebSockets are not covered by Shutdown: rv.Close ends them.
+		s.rv.Close()
+		if e := s.http.Shutdown(ctx); e != nil {
+			s.http.Close()
+		}
+		s.wg.Wait()
+		err = s.relay.Close()
+	})
+	return err
+}
+
+// requestHost is the host the client used to reach us, for STUN/TURN URLs.
+func requestHost(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.Host)
+	if err != nil {
+		host = r.Host
+	}
+	if host == "" {
+		if a, ok := r.Context().Value(http.LocalAddrContextKey).(net.Addr); ok {
+			host, _, _ = net.SplitHostPort(a.String())
+		}
+	}
+	return host
+}
+
+// advertisedIP is the relay address for a listener: its own address when it
+// is specific, else the first non-loopback address of this host.
+func advertisedIP(a net.Addr) net.IP {
+	if ua, ok := a.(*net.UDPAddr); ok && !ua.IP.IsUnspecified() {
+		return ua.IP
+	}
+	if ip := primaryIP(); ip != nil {
+		return ip
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+// primaryIP is this host's first up, non-loopback IPv4 address (else IPv6).
+func primaryIP() net.IP {
+	ifs, err := net.Interfaces()
+	if err != nil {
+		return nil
+	}
+	var v6 net.IP
+	for _, ifc := range ifs {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			ipn, ok := a.(*net.IPNet)
+			if !ok || ipn.IP.IsLinkLocalUnicast() {
+				continue
+			}
+			if ip4 := ipn.IP.To4(); ip4 != nil {
+				return ip4
+			}
+			if v6 == nil {
+				v6 = ipn.IP
+			}
+		}
+	}
+	return v6
+}
+
+// errNoLocalServer: no server given and none found on the local network.
+var errNoLocalServer = errors.New("no --server given and no sender found on the local network for this code (set --server or $DIREKT_SERVER if the sender uses one)")
+
+// localServer is the rendezvous and relay a sender runs in-process when no
+// server is configured, announced on the local network by mDNS.
+type localServer struct {
+	URL   string
+	st    *stack
+	log   *slog.Logger
+	mu    sync.Mutex
+	annou *discovery.Announcer
+}
+
+func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, error) {
+	st, err := startStack(stackConfig{
+		Listen:       ":0",
+		TURNListen:   ":0",
+		RelayPrivate: true, // on a LAN the peers' addresses are private
+		// Receivers find senders by nameplate: make two senders on one
+		// network unlikely to draw the same one.
+		MinNameplateDigits: 3,
+		Logger:             log,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("local server: %w", err)
+	}
+	port := st.HTTPAddr.(*net.TCPAddr).Port
+	return &localServer{URL: "http://127.0.0.1:" + strconv.Itoa(port), st: st, log: log}, nil
+}
+
+// Announce makes the nameplate findable on the local network.
+func (l *localServer) Announce(ctx context.Context, nameplate string) error {
+	a, err := discovery.Announce(ctx, discovery.Announcement{
+		Port:      l.st.HTTPAddr.(*net.TCPAddr).Port,
+		Nameplate: nameplate,
+	}, &discovery.Options{Logger: l.log})
+	if err != nil {
+		return fmt.Errorf("announce on the local network: %w", err)
+	}
+	l.mu.Lock()
+	l.annou = a
+	l.mu.Unlock()
+	return nil
+}
+
+func (l *localServer) Close() error {
+	l.mu.Lock()
+	a := l.annou
+	l.mu.Unlock()
+	if a != nil {
+		a.Close()
+	}
+	return l.st.Close()
+}
+
+// findLocalServer looks the nameplate up by mDNS and returns the URL of the
+// sender's embedded server.
+func findLocalServer(ctx context.Context, nameplate string, log *slog.Logger) (string, error) {
+	lctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	addrs, err := discovery.Lookup(lctx, nameplate, &discovery.Options{Logger: log})
+	if err != nil || len(addrs) == 0 {
+		if errors.Is(err, discovery.ErrNotFound) || err == nil || errors.Is(err, context.DeadlineExceeded) {
+			return "", errNoLocalServer
+		}
+		return "", fmt.Errorf("%w: %w", errNoLocalServer, err)
+	}
+	// The first address that answers /healthz wins.
+	client := &http.Client{Timeout: 2 * time.Second}
+	for _, ap := range addrs {
+		u := "http://" + ap.String()
+		req, _ := http.NewRequestWithContext(lctx, http.MethodGet, u+"/healthz", nil)
+		resp, err := client.Do(req)
+		if err != nil {
+			log.Debug("local server candidate unreachable", "addr", ap.String(), "err", err)
+			continue
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusOK {
+			return u, nil
+		}
+	}
+	return "", errNoLocalServer
+}
