@@ -137,7 +137,7 @@ func (p *peer) reportDone(res transfer.Result, took time.Duration, verb string) 
 		files = append(files, FileEvent{Name: f.Name, Bytes: f.Size, SHA256: hex.EncodeToString(f.SHA256)})
 		total += f.Size
 	}
-	p.ev.emit(EventDone, map[string]any{"files": files})
+	p.ev.emit(EventDone, map[string]any{"files": files, "resumed": res.Resumed})
 	rate := ""
 	if secs := took.Seconds(); secs > 0 && total > 0 {
 		rate = fmt.Sprintf(", %s/s", formatBytes(int64(float64(total-res.Resumed)/secs)))
