@@ -390,11 +390,18 @@ func TestCodeFromStdinAndUsage(t *testing.T) {
 	}
 	snd.wait(ctx)
 
+	// A code that cannot be one is refused before anything reaches a server.
+	for _, c := range []string{"nordsee-tulpe", "47-nordsee-tulpr", "47-nordsee-tulip"} {
+		p := run(t, ctx, "malformed", "", "receive", "--json", "--out", out, "--server", server, c)
+		code, evs := p.wait(ctx)
+		if code != 3 || lastEvent(evs, EventError).str("kind") != KindBadCode {
+			t.Errorf("code %q: exit %d %v, want 3 bad-code", c, code, evs)
+		}
+	}
 	for _, args := range [][]string{
 		{"send", "--json"},
 		{"send", "--json", "--path", "sideways", "x"},
 		{"receive", "--json", "--out", out},
-		{"receive", "--json", "--out", out, "nordsee-tulpe"},
 		{"bogus"},
 	} {
 		p := run(t, ctx, "usage", "", args...)
@@ -403,7 +410,7 @@ func TestCodeFromStdinAndUsage(t *testing.T) {
 			t.Errorf("%v: exit %d, want 2 (%v)", args, code, evs)
 		}
 		if args[0] != "bogus" {
-			if e := lastEvent(evs, EventError); e == nil || (e.str("kind") != KindUsage && e.str("kind") != KindBadCode) {
+			if e := lastEvent(evs, EventError); e == nil || e.str("kind") != KindUsage {
 				t.Errorf("%v: error event %v", args, e)
 			}
 		}

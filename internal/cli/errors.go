@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net"
 
@@ -35,7 +36,9 @@ func classify(err error) (kind string, exit int) {
 		return KindUsage, exitUsage
 	case errors.Is(err, code.ErrEmpty), errors.Is(err, code.ErrNameplate),
 		errors.Is(err, code.ErrWordCount), errors.Is(err, code.ErrUnknownWord):
-		return KindBadCode, exitUsage
+		// Caught before it reached the server: nothing is burned, but to a
+		// script it is the same mistake as a code the other side refused.
+		return KindBadCode, exitBadCode
 	case errors.Is(err, pairing.ErrBadCode), errors.Is(err, pairing.ErrUnknownCode):
 		return KindBadCode, exitBadCode
 	case errors.Is(err, pairing.ErrCrowded), errors.Is(err, pairing.ErrRefused),
@@ -76,6 +79,12 @@ func sentence(err error) string {
 		return "this code is already in use by two other peers."
 	case errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding):
 		return "the connection was tampered with on the way; nothing was transferred. " + err.Error()
+	case errors.Is(err, pairing.ErrUnreachable):
+		var oe *net.OpError
+		if errors.As(err, &oe) && oe.Err != nil {
+			return fmt.Sprintf("cannot reach the rendezvous server: %v.", rootCause(oe.Err))
+		}
+		return err.Error()
 	case errors.Is(err, session.ErrICEFailed):
 		return "no network path to the other side was found (neither direct nor through the relay)."
 	case errors.Is(err, context.DeadlineExceeded):
@@ -84,4 +93,15 @@ func sentence(err error) string {
 		return "interrupted."
 	}
 	return err.Error()
+}
+
+// rootCause is the innermost error of a chain ("connection refused").
+func rootCause(err error) error {
+	for {
+		next := errors.Unwrap(err)
+		if next == nil {
+			return err
+		}
+		err = next
+	}
 }
