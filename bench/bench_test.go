@@ -30,6 +30,9 @@ func BenchmarkDirekt(b *testing.B) {
 	// The test bed (1 GiB file, server) is made by the first sub-benchmark
 	// that needs it, so that filtering to the references skips it.
 	var bed *testbed
+	// The parent's folder: a sub-benchmark's TempDir is removed when that
+	// sub-benchmark ends, but the test bed serves several.
+	dir := b.TempDir()
 	b.Cleanup(func() {
 		if bed != nil {
 			if err := bed.Close(); err != nil {
@@ -41,7 +44,7 @@ func BenchmarkDirekt(b *testing.B) {
 		b.Helper()
 		if bed == nil {
 			var err error
-			if bed, err = newTestbed(ctx, b.TempDir(), size); err != nil {
+			if bed, err = newTestbed(ctx, dir, size); err != nil {
 				b.Fatal(err)
 			}
 		}
