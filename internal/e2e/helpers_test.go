@@ -39,9 +39,10 @@ type server struct {
 
 // startLoopbackServer runs a server on 127.0.0.1 with ports of the kernel's
 // choosing, read back from its start-up log line.
-func startLoopbackServer(ctx context.Context, t *testing.T) *server {
+func startLoopbackServer(ctx context.Context, t *testing.T, flags ...string) *server {
 	t.Helper()
-	p := start(t, "server", procOptions{}, "server", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--relay-private")
+	args := append([]string{"server", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--relay-private"}, flags...)
+	p := start(t, "server", procOptions{}, args...)
 	return awaitServer(ctx, t, p, "")
 }
 

@@ -36,7 +36,8 @@ func checkOrder(t *testing.T, p *proc) {
 // an empty file) between real processes through a real server on loopback.
 func TestSendReceiveLoopback(t *testing.T) {
 	ctx := testContext(t, 90*time.Second)
-	srv := startLoopbackServer(ctx, t)
+	// Debug logs everywhere, to check that not even they carry secrets.
+	srv := startLoopbackServer(ctx, t, "-v")
 	srv.healthz(ctx, t)
 
 	src := t.TempDir()
@@ -53,7 +54,7 @@ func TestSendReceiveLoopback(t *testing.T) {
 		writeRandom(t, path, size)
 		want[name] = path
 	}
-	send := start(t, "send", procOptions{}, "send", "--server", srv.url, "--json",
+	send := start(t, "send", procOptions{}, "send", "--server", srv.url, "--json", "-v",
 		filepath.Join(src, "notes.txt"), filepath.Join(src, "photo.bin"), filepath.Join(src, "project"))
 	c := send.mustEvent(ctx, "code").Code
 	if _, err := code.Parse(c); err != nil {
@@ -61,7 +62,7 @@ func TestSendReceiveLoopback(t *testing.T) {
 	}
 
 	out := t.TempDir()
-	recv := start(t, "receive", procOptions{}, "receive", "--server", srv.url, "--json", "--out", out, c)
+	recv := start(t, "receive", procOptions{}, "receive", "--server", srv.url, "--json", "-v", "--out", out, c)
 	if rc := recv.wait(ctx); rc != 0 {
 		t.Fatalf("receive exited %d:\n%s", rc, recv.eventLog())
 	}
@@ -100,6 +101,16 @@ func TestSendReceiveLoopback(t *testing.T) {
 		}
 	}
 	t.Logf("code to connected: %d ms; receiver done at %d ms", rc.ms(), rdone.ms())
+
+	// Logs never contain the code's secret words or the check phrase.
+	words := strings.SplitN(c, "-", 2)[1]
+	for _, p := range []*proc{srv.p, send, recv} {
+		for _, secret := range []string{words, strings.ReplaceAll(words, "-", " "), sc.Phrase} {
+			if line, ok := p.stderrContains(secret); ok {
+				t.Errorf("%s logged a secret (%q): %s", p.name, secret, line)
+			}
+		}
+	}
 
 	// The server stops on SIGINT, promptly and cleanly.
 	srv.p.signal(os.Interrupt)

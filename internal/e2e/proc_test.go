@@ -268,6 +268,18 @@ func (p *proc) awaitStderr(ctx context.Context, substr string) (string, error) {
 	}
 }
 
+// stderrContains returns the first stderr line so far that contains substr.
+func (p *proc) stderrContains(substr string) (string, bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for _, l := range append(p.stderr.lines, string(p.stderr.partial)) {
+		if strings.Contains(l, substr) {
+			return l, true
+		}
+	}
+	return "", false
+}
+
 // wait waits for the process to exit and returns its exit code (-1 when a
 // signal ended it).
 func (p *proc) wait(ctx context.Context) int {
