@@ -437,8 +437,8 @@ func TestResumeAfterInterruptedReceiver(t *testing.T) {
 		}
 	}
 	rcv.cancel()
-	if code, _ := rcv.wait(ctx); code == 0 {
-		t.Fatal("interrupted receiver exited 0")
+	if code, evs := rcv.wait(ctx); code != 1 || lastEvent(evs, EventError).str("kind") != KindInterrupted {
+		t.Fatalf("interrupted receiver: exit %d, %v", code, lastEvent(evs, EventError))
 	}
 	if code, _ := snd.wait(ctx); code == 0 {
 		t.Fatal("sender exited 0 although the receiver was interrupted")

@@ -21,6 +21,9 @@ const (
 	exitBadCode = 3
 )
 
+// errInterrupted marks a command stopped by the user (its context ended).
+var errInterrupted = errors.New("interrupted")
+
 // usageError is a mistake on the command line.
 type usageError struct{ msg string }
 
@@ -32,6 +35,8 @@ func usagef(msg string) error { return &usageError{msg} }
 func classify(err error) (kind string, exit int) {
 	var ue *usageError
 	switch {
+	case errors.Is(err, errInterrupted):
+		return KindInterrupted, exitFailure
 	case errors.As(err, &ue):
 		return KindUsage, exitUsage
 	case errors.Is(err, code.ErrEmpty), errors.Is(err, code.ErrNameplate),
@@ -85,11 +90,13 @@ func sentence(err error) string {
 			return fmt.Sprintf("cannot reach the rendezvous server: %v.", rootCause(oe.Err))
 		}
 		return err.Error()
+	case errors.Is(err, transfer.ErrPeerGone):
+		return "the connection to the other side was lost during the transfer; what arrived is kept, and running the same commands again resumes it."
 	case errors.Is(err, session.ErrICEFailed):
 		return "no network path to the other side was found (neither direct nor through the relay)."
 	case errors.Is(err, context.DeadlineExceeded):
 		return "timed out: " + err.Error()
-	case errors.Is(err, context.Canceled):
+	case errors.Is(err, errInterrupted):
 		return "interrupted."
 	}
 	return err.Error()

@@ -25,6 +25,8 @@ const (
 	KindRefused     = "refused"
 	KindIO          = "io"
 	KindUsage       = "usage"
+	// KindInterrupted: the user stopped the command (Ctrl-C, SIGTERM).
+	KindInterrupted = "interrupted"
 )
 
 // FileEvent describes one file of a done event.

@@ -56,6 +56,9 @@ func runReceive(ctx context.Context, args []string, env Env) int {
 		return fail(p.ev, env, err)
 	}
 	if err := p.receive(ctx, c, *out); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", errInterrupted, err)
+		}
 		return fail(p.ev, env, err)
 	}
 	return exitOK

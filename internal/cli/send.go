@@ -41,6 +41,9 @@ func runSend(ctx context.Context, args []string, env Env) int {
 		return fail(p.ev, env, err)
 	}
 	if err := p.send(ctx, paths, l); err != nil {
+		if ctx.Err() != nil {
+			err = fmt.Errorf("%w: %w", errInterrupted, err)
+		}
 		return fail(p.ev, env, err)
 	}
 	return exitOK
