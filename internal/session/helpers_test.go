@@ -77,6 +77,10 @@ func (p *pipeSignaller) Send(ctx context.Context, s wire.Signal) error {
 			return nil
 		}
 	}
+	// Like pairing's Seal: never send what the peer's ParseSignal refuses.
+	if err := s.Validate(); err != nil {
+		return err
+	}
 	b, err := json.Marshal(s)
 	if err != nil {
 		return err

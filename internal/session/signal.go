@@ -134,6 +134,12 @@ func (s *Session) recvLoop() {
 			s.log.Debug("signalling closed after connect", "err", err)
 			return
 		}
+		// pairing validates what it unseals; checking again keeps this
+		// package safe with any Signaller.
+		if err := sig.Validate(); err != nil {
+			s.log.Debug("ignoring an invalid signal", "err", err)
+			continue
+		}
 		s.handleSignal(sig)
 	}
 }

@@ -104,6 +104,12 @@ func TestTURNLoopback(t *testing.T) {
 					t.Errorf("%c: path %+v, want %s", s.role, p, tc.want)
 				}
 			}
+			// The path may be up before gathering is done.
+			select {
+			case <-webrtc.GatheringCompletePromise(a.pc):
+			case <-ctx.Done():
+				t.Fatal("gathering did not complete")
+			}
 			types := localCandidateTypes(a)
 			switch tc.policy {
 			case PolicyRelay:
