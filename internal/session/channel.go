@@ -111,7 +111,7 @@ type Channel struct {
 
 	wmu     sync.Mutex // serializes Writes and Close's drain
 	low     chan struct{}
-	writing atomic.Bool // a Write is in progress
+	writing atomic.Int32 // Writes in progress
 
 	closing   chan struct{}
 	closeOnce sync.Once
@@ -221,8 +221,8 @@ func (c *Channel) ioErr(err error) error {
 // the channel is closed or the session ends; the bytes counted in n were
 // handed to SCTP.
 func (c *Channel) Write(p []byte) (int, error) {
-	c.writing.Store(true)
-	defer c.writing.Store(false)
+	c.writing.Add(1)
+	defer c.writing.Add(-1)
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	var total int
@@ -291,7 +291,7 @@ func (c *Channel) Close() error {
 }
 
 func (c *Channel) close() error {
-	aborted := c.writing.Load()
+	aborted := c.writing.Load() > 0
 	close(c.closing)
 	// Wake a blocked Read; it sees closing and returns ErrClosed.
 	_ = c.rwc.SetReadDeadline(time.Now())
@@ -352,10 +352,16 @@ drain:
 	c.rerr = fmt.Errorf("session: channel %q: %w", c.label, ErrClosed)
 	// First use up the wake-up deadline set above. pion implements it with
 	// a timer goroutine that must have fired before the next deadline is
-	// set, or it would overwrite that one's state.
+	// set, or it would overwrite that one's state. pion returns queued
+	// data before a deadline error, so a peer that keeps sending could
+	// keep us here: the clock bounds both loops.
+	deadline := time.Now().Add(linger)
 	for {
 		err := c.discard()
 		if err == nil {
+			if time.Now().After(deadline) {
+				return nil
+			}
 			continue
 		}
 		if !errors.Is(err, os.ErrDeadlineExceeded) {
@@ -363,10 +369,13 @@ drain:
 		}
 		break
 	}
-	_ = c.rwc.SetReadDeadline(time.Now().Add(linger))
+	_ = c.rwc.SetReadDeadline(deadline)
 	for {
 		err := c.discard()
 		if err == nil {
+			if time.Now().After(deadline) {
+				return nil
+			}
 			continue
 		}
 		if !errors.Is(err, io.EOF) {

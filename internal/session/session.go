@@ -248,10 +248,6 @@ func newSession(cfg Config) (*Session, error) {
 	se.SetSCTPMaxMessageSize(maxInbound)
 
 	policy := webrtc.ICETransportPolicyAll
-	// pion waits 1 s before it accepts a peer-reflexive pair, the kind
-	// hole punching through NATs yields, in case a better one turns up.
-	// Any direct pair beats waiting here; halve it.
-	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
 	if cfg.Policy == PolicyRelay {
 		policy = webrtc.ICETransportPolicyRelay
 	}
@@ -295,7 +291,7 @@ func newSession(cfg Config) (*Session, error) {
 	ctl, err := pc.CreateDataChannel(ctlLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
 	if err != nil {
 		cancel()
-		_ = pc.Close()
+		_ = pc.GracefulClose()
 		return nil, fmt.Errorf("session: create ctl channel: %w", err)
 	}
 	ctl.OnOpen(func() {
@@ -358,7 +354,7 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 	select {
 	case ctl = <-s.ctlCh:
 	case <-s.done:
-		return s.Err()
+		return s.closedErr()
 	case <-ctx.Done():
 		return s.setupTimeout(ctx)
 	}
@@ -382,7 +378,7 @@ func (s *Session) awaitDescription(ctx context.Context) (webrtc.SessionDescripti
 	case d := <-s.descCh:
 		return d, nil
 	case <-s.done:
-		return webrtc.SessionDescription{}, s.Err()
+		return webrtc.SessionDescription{}, s.closedErr()
 	case <-ctx.Done():
 		return webrtc.SessionDescription{}, fmt.Errorf("session: connect: waiting for the peer's description: %w", context.Cause(ctx))
 	}
