@@ -105,13 +105,13 @@ func BenchmarkChannel(b *testing.B) {
 }
 
 // BenchmarkBareDataChannel is the baseline: the same transfer over a
-// detached pion data channel used directly, 64 KiB messages written with
-// the same buffered-amount flow control (without it pion would queue all
+// detached pion data channel used directly, messages of Write's size
+// (writeChunk) sent with the same buffered-amount flow control (without it pion would queue all
 // 256 MiB), read into a 64 KiB buffer. The difference to BenchmarkChannel
 // is what the wrapper costs.
 func BenchmarkBareDataChannel(b *testing.B) {
 	sa, sb, ctx := benchPair(b)
-	src := make([]byte, 64<<10)
+	src := make([]byte, writeChunk)
 	dst := make([]byte, 64<<10)
 	b.SetBytes(benchSize)
 	b.ReportAllocs()
