@@ -118,7 +118,9 @@ const (
 )
 
 // Session is one connected pair of peers. Its methods are safe for concurrent
-// use.
+// use. A session does not recover a lost path (no ICE restart): when Done is
+// closed it is over. Call Close when done with it, also after Done, to wait
+// for its teardown.
 type Session struct {
 	role   byte
 	policy Policy
