@@ -48,17 +48,19 @@ func classify(err error) (kind string, exit int) {
 		return KindBadCode, exitBadCode
 	case errors.Is(err, pairing.ErrCrowded), errors.Is(err, pairing.ErrRefused),
 		errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding),
-		errors.Is(err, transfer.ErrRejected):
+		errors.Is(err, session.ErrDTLS), errors.Is(err, session.ErrProtocol),
+		errors.Is(err, transfer.ErrRejected), errors.Is(err, transfer.ErrProtocol):
 		return KindRefused, exitFailure
 	case errors.Is(err, pairing.ErrExpired), errors.Is(err, context.DeadlineExceeded):
 		return KindTimeout, exitFailure
 	case errors.Is(err, pairing.ErrUnreachable), errors.Is(err, session.ErrICEFailed),
-		errors.Is(err, errNoLocalServer):
+		errors.Is(err, session.ErrSignalling), errors.Is(err, errNoLocalServer):
 		return KindUnreachable, exitFailure
 	case errors.Is(err, transfer.ErrDiskFull), errors.Is(err, transfer.ErrHashMismatch),
 		errors.Is(err, fs.ErrNotExist), errors.Is(err, fs.ErrPermission):
 		return KindIO, exitFailure
 	case errors.Is(err, pairing.ErrPeerGone), errors.Is(err, transfer.ErrPeerGone),
+		errors.Is(err, transfer.ErrPeerAborted), errors.Is(err, session.ErrPeerClosed),
 		errors.Is(err, session.ErrClosed):
 		return KindUnreachable, exitFailure
 	}
@@ -82,7 +84,7 @@ func sentence(err error) string {
 		return "no such code: it was mistyped, has expired, or was already used."
 	case errors.Is(err, pairing.ErrCrowded):
 		return "this code is already in use by two other peers."
-	case errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding):
+	case errors.Is(err, pairing.ErrTampered), errors.Is(err, session.ErrBinding), errors.Is(err, session.ErrDTLS):
 		return "the connection was tampered with on the way; nothing was transferred. " + err.Error()
 	case errors.Is(err, pairing.ErrUnreachable):
 		var oe *net.OpError
