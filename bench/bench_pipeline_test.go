@@ -47,6 +47,16 @@ func TestMeasurements(t *testing.T) {
 			rows = append(rows, r)
 		})
 	}
+	t.Run("no server", func(t *testing.T) {
+		// A sender that cannot reach the server must fail the measurement
+		// promptly with the command's own error, not hang or pass.
+		bad := *bed
+		bad.srv = &server{URL: "http://127.0.0.1:1"}
+		_, err := bad.sendReceive(ctx, "direct")
+		if err == nil || !strings.Contains(err.Error(), "kind unreachable") {
+			t.Errorf("send to a closed port: %v, want the sender's unreachable error", err)
+		}
+	})
 	t.Run("pion", func(t *testing.T) {
 		r, err := pionTransfer(ctx, smokeBytes)
 		if err != nil {

@@ -109,6 +109,7 @@ func pionTransfer(ctx context.Context, size int64) (result, error) {
 			n := min(int64(len(buf)), size-sent)
 			if _, err := w.Write(buf[:n]); err != nil {
 				werr <- err
+				cancel() // unblocks the reader
 				return
 			}
 			sent += n
@@ -128,7 +129,11 @@ func pionTransfer(ctx context.Context, size int64) (result, error) {
 		}
 	}
 	t1, cpu1 := time.Now(), cpuTime()
-	if err := <-werr; err != nil {
+	if rerr != nil {
+		// The writer may be waiting for the buffer to drain: stop it.
+		cancel()
+	}
+	if err := <-werr; err != nil && rerr == nil {
 		return result{}, fmt.Errorf("pion write: %w", err)
 	}
 	if rerr != nil || got != size {
