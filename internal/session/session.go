@@ -228,6 +228,8 @@ func newSession(cfg Config) (*Session, error) {
 	se.DetachDataChannels()
 	if cfg.Net != nil {
 		se.SetNet(cfg.Net)
+	} else if n, err := newBufferedNet(); err == nil {
+		se.SetNet(n)
 	}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	failed := cfg.iceFailedTimeout
