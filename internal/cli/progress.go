@@ -40,9 +40,12 @@ type progressBar struct {
 	rate     float64 // bytes/s, smoothed
 	rateAt   time.Time
 	rateDone int64
-	drawn    bool
-	done     int64
-	total    int64
+	// rateStart is where this run started (resumed bytes excluded).
+	rateStart int64
+	started   bool
+	drawn     bool
+	done      int64
+	total     int64
 }
 
 func newProgressBar(w io.Writer, tty bool, verb string) *progressBar {
@@ -54,9 +57,9 @@ func (b *progressBar) update(done, total int64) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	now := time.Now()
-	if b.rateDone == 0 && done > 0 && b.lastDone < 0 {
+	if b.lastDone < 0 && !b.started {
 		// Resumed bytes are not speed.
-		b.rateDone = done
+		b.started, b.rateDone, b.rateStart = true, done, done
 	}
 	b.done, b.total = done, total
 	if dt := now.Sub(b.rateAt).Seconds(); dt >= 0.5 {
@@ -75,10 +78,17 @@ func (b *progressBar) update(done, total int64) {
 	if done != total && now.Sub(b.last) < every {
 		return
 	}
-	if done == b.lastDone {
+	if done == b.lastDone || (!b.tty && done == 0 && total > 0) {
 		return
 	}
 	b.last, b.lastDone = now, done
+	if done == total {
+		// The smoothed rate lags, and is zero for transfers under half a
+		// second: end with the average.
+		if secs := now.Sub(b.start).Seconds(); secs > 0 {
+			b.rate = float64(done-b.rateStart) / secs
+		}
+	}
 	b.drawLocked()
 }
 

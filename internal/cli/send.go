@@ -145,5 +145,9 @@ func (p *peer) reportDone(res transfer.Result, took time.Duration, verb string) 
 	if secs := took.Seconds(); secs > 0 && total > 0 {
 		rate = fmt.Sprintf(", %s/s", formatBytes(int64(float64(total-res.Resumed)/secs)))
 	}
-	p.say("%s %d file(s), %s in %s%s.", verb, len(files), formatBytes(total), took.Round(100*time.Millisecond), rate)
+	round := 100 * time.Millisecond
+	if took < time.Second {
+		round = time.Millisecond
+	}
+	p.say("%s %d file(s), %s in %s%s.", verb, len(files), formatBytes(total), took.Round(round), rate)
 }
