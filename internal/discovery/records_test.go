@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"go/build"
 	"net"
 	"net/netip"
 	"strings"
@@ -87,19 +86,6 @@ func TestArgumentValidation(t *testing.T) {
 	// No interface selected at all: an empty, non-nil list.
 	if _, err := Lookup(ctx, "47", &Options{Interfaces: []net.Interface{}}); !errors.Is(err, ErrNoInterfaces) {
 		t.Errorf("Lookup(no interfaces) error = %v, want ErrNoInterfaces", err)
-	}
-}
-
-// TestImports enforces the package doc: a leaf that never imports direkt.
-func TestImports(t *testing.T) {
-	pkg, err := build.ImportDir(".", 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, imp := range pkg.Imports {
-		if strings.HasPrefix(imp, "github.com/direkt/direkt") {
-			t.Errorf("discovery imports %s; it must import nothing of direkt", imp)
-		}
 	}
 }
 
