@@ -104,7 +104,8 @@ func (p *peer) hello(app string) wire.Signal {
 	}
 }
 
-// connect builds the session over a finished pairing and reports it.
+// connect builds the session over a finished pairing and reports it. On
+// failure it leaves the mailbox (mood errory).
 func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Session, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
@@ -124,6 +125,7 @@ func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Sessio
 		Logger:          p.log,
 	})
 	if err != nil {
+		pair.Close(wire.MoodErrory)
 		return nil, err
 	}
 	path := s.Path()

@@ -105,7 +105,6 @@ func (p *peer) receive(ctx context.Context, c code.Code, outDir string) error {
 	defer pair.Close(wire.MoodHappy)
 	sess, err := p.connect(ctx, pair)
 	if err != nil {
-		pair.Close(wire.MoodErrory)
 		return err
 	}
 	defer sess.Close()

@@ -112,7 +112,6 @@ func (p *peer) send(ctx context.Context, paths []string, lang code.Lang) error {
 	defer pair.Close(wire.MoodHappy)
 	sess, err := p.connect(ctx, pair)
 	if err != nil {
-		pair.Close(wire.MoodErrory)
 		return err
 	}
 	defer sess.Close()
