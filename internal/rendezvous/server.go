@@ -31,6 +31,9 @@ type Config struct {
 	// and how long a connection may stay without allocating or claiming.
 	// 0 = 10 minutes.
 	NameplateTTL time.Duration
+	// Pages serves every path but the mailbox and /healthz: the browser
+	// join page (web.Handler). nil = 404 for those paths.
+	Pages http.Handler
 	// MinNameplateDigits is the shortest nameplate allocated. An embedded
 	// server on a LAN uses 3 so that two senders on one network seldom draw
 	// the same number (receivers find them by nameplate). 0 = 1.
@@ -161,9 +164,12 @@ func (s *Server) Handler() http.Handler {
 		w.Header().Set("Cache-Control", "no-store")
 		_, _ = w.Write([]byte("ok"))
 	})
-	// The browser join page will be mounted at "/j/" here; until then it
-	// falls through to 404 with every other path.
-	mux.Handle("/", http.NotFoundHandler())
+	// Everything else (the browser join page at /j/) is Pages'.
+	if s.cfg.Pages != nil {
+		mux.Handle("/", s.cfg.Pages)
+	} else {
+		mux.Handle("/", http.NotFoundHandler())
+	}
 	return mux
 }
 
