@@ -48,7 +48,7 @@ var rules = map[string]rule{
 	"internal/pairing":    {own: []string{"internal/wire", "internal/cpace", "internal/code", "internal/mailbox"}},
 	"internal/cli":        {anyOwn: true, notOwn: []string{"internal/mitm", "internal/deptest"}, anyExternal: true},
 	"internal/consult":    {own: []string{"internal/session", "internal/transfer"}},
-	"internal/record":     {},
+	"internal/record":     {external: []string{"github.com/go-pdf/fpdf"}},
 	"internal/known":      {},
 	"internal/console":    {external: []string{"github.com/skip2/go-qrcode"}},
 	"internal/app":        {anyOwn: true, notOwn: []string{"internal/cli", "internal/mitm", "internal/deptest", "internal/console"}, anyExternal: true},
