@@ -1,0 +1,88 @@
+// Package browsertest starts a real headless Chromium (Debian's chromium) for
+// tests and drives it with chromedp. Tests that need a browser call New and are
+// skipped with a reason when no Chromium is installed.
+//
+// Only tests import browsertest.
+package browsertest
+
+import (
+	"context"
+	"os"
+	"os/exec"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+)
+
+// Path finds the Chromium binary: $DIREKT_CHROMIUM, else chromium or
+// chromium-browser or google-chrome on PATH. "" if there is none.
+func Path() string {
+	if p := os.Getenv("DIREKT_CHROMIUM"); p != "" {
+		return p
+	}
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	return ""
+}
+
+// Options tune a browser.
+type Options struct {
+	// Lang is the browser's UI and Accept-Language, e.g. "de-DE"; "" = en-US.
+	Lang string
+	// Width and Height of the window; 0 = 1280×900.
+	Width, Height int
+}
+
+// New starts a fresh headless Chromium with its own profile and returns a
+// chromedp context for one tab. The browser is stopped when the test ends.
+func New(t testing.TB, opts Options) context.Context {
+	t.Helper()
+	path := Path()
+	if path == "" {
+		t.Skip("no Chromium installed (apt-get install chromium, or set DIREKT_CHROMIUM)")
+	}
+	lang := opts.Lang
+	if lang == "" {
+		lang = "en-US"
+	}
+	w, h := opts.Width, opts.Height
+	if w == 0 {
+		w, h = 1280, 900
+	}
+	flags := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(path),
+		chromedp.Headless,
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.NoFirstRun,
+		chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(w, h),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("lang", lang),
+		chromedp.Flag("accept-lang", lang),
+	}
+	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
+	ctx, cancelCtx := chromedp.NewContext(actx)
+	// Start the browser now, so a broken install fails here, not mid-test.
+	// The first Run's context must carry no deadline: it owns the browser.
+	timer := time.AfterFunc(60*time.Second, cancelCtx)
+	_, err := chromedp.Run(ctx, chromedp.Navigate("about:blank"))
+	timer.Stop()
+	if err != nil {
+		cancelCtx()
+		cancelAlloc()
+		t.Fatalf("start Chromium %s: %v", path, err)
+	}
+	t.Cleanup(func() {
+		cancelCtx()
+		cancelAlloc()
+	})
+	return ctx
+}
