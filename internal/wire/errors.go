@@ -34,6 +34,7 @@ var (
 	// wrapped alongside it.
 	ErrBroken = errors.New("wire: sealed channel broken by an earlier failure")
 
-	// ErrKeySize means DeriveKeys got an ISK that is not ISKSize bytes.
+	// ErrKeySize means DeriveKeys got an ISK that is not ISKSize bytes, or
+	// RejoinChannel a token that is not TokenSize bytes.
 	ErrKeySize = errors.New("wire: wrong key size")
 )

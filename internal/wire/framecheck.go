@@ -81,6 +81,40 @@ func (f Frame) Validate() error {
 		default:
 			return bad("mood %q", f.Mood)
 		}
+	case TypeListen:
+		if len(f.Channels) > MaxListenChannels {
+			return fmt.Errorf("%w: listen frame with %d channels (max %d)", ErrTooLarge, len(f.Channels), MaxListenChannels)
+		}
+		seen := make(map[string]struct{}, len(f.Channels))
+		for _, ch := range f.Channels {
+			if !ValidChannel(ch) {
+				return bad("channel %.80q", ch)
+			}
+			if _, dup := seen[ch]; dup {
+				return bad("channel listed twice")
+			}
+			seen[ch] = struct{}{}
+		}
+	case TypeDial:
+		if !ValidChannel(f.Channel) {
+			return bad("channel %.80q", f.Channel)
+		}
+	case TypeAnswer, TypeHangup:
+		if len(f.Ring) != RingIDSize {
+			return bad("ring of %d bytes", len(f.Ring))
+		}
+	case TypeListening:
+	case TypeRing:
+		if !ValidChannel(f.Channel) {
+			return bad("channel %.80q", f.Channel)
+		}
+		if len(f.Ring) != RingIDSize {
+			return bad("ring of %d bytes", len(f.Ring))
+		}
+	case TypeAnswered, TypeDialed:
+		if len(f.Mailbox) != MailboxIDSize {
+			return bad("mailbox of %d bytes", len(f.Mailbox))
+		}
 	case TypeWelcome:
 		if len(f.MOTD) > MaxText || !validText(f.MOTD) {
 			return bad("motd")

@@ -2,6 +2,7 @@ package wire_test
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -28,8 +29,21 @@ func validFrames() []wire.Frame {
 		{Type: wire.TypeMessage, Body: []byte{1, 0x7f}},
 		{Type: wire.TypeClosed, Mood: wire.MoodExpired},
 		{Type: wire.TypeError, Kind: wire.ErrKindCrowded, Message: "mailbox is crowded"},
+		{Type: wire.TypeError, Kind: wire.ErrKindUnavailable, Message: "nobody answers"},
+		{Type: wire.TypeListen, Channels: []string{testChannel, strings.Repeat("0", 32)}},
+		{Type: wire.TypeListen}, // listens on nothing
+		{Type: wire.TypeDial, Channel: testChannel},
+		{Type: wire.TypeAnswer, Ring: fill(16, 7)},
+		{Type: wire.TypeListening},
+		{Type: wire.TypeRing, Channel: testChannel, Ring: fill(16, 7)},
+		{Type: wire.TypeHangup, Ring: fill(16, 7)},
+		{Type: wire.TypeAnswered, Mailbox: mb},
+		{Type: wire.TypeDialed, Mailbox: mb},
 	}
 }
+
+// testChannel is the channel of token 00 01 … 1f (see TestRejoinChannel).
+const testChannel = "e21f784a83e4a6c0dcc4faf20819922f"
 
 func TestFrameMarshalParse(t *testing.T) {
 	for _, f := range validFrames() {
@@ -95,10 +109,53 @@ func TestParseFrameRejects(t *testing.T) {
 		{`{"type":"error","message":"x"}`, wire.ErrMalformed},
 		{`{"type":"error","kind":"crowded","message":"a\u0007"}`, wire.ErrMalformed},
 		{`{"type":"allocate","pad":"` + strings.Repeat("x", wire.MaxFrame) + `"}`, wire.ErrTooLarge},
+		{`{"type":"dial"}`, wire.ErrMalformed},
+		{`{"type":"dial","channel":"E21F784A83E4A6C0DCC4FAF20819922F"}`, wire.ErrMalformed},
+		{`{"type":"dial","channel":"e21f784a83e4a6c0dcc4faf20819922"}`, wire.ErrMalformed},
+		{`{"type":"dial","channel":"e21f784a83e4a6c0dcc4faf20819922fe21f784a83e4a6c0dcc4faf20819922f"}`, wire.ErrMalformed},
+		{`{"type":"dial","channel":"g21f784a83e4a6c0dcc4faf20819922f"}`, wire.ErrMalformed},
+		{`{"type":"listen","channels":["e21f784a83e4a6c0dcc4faf20819922f","e21f784a83e4a6c0dcc4faf20819922f"]}`, wire.ErrMalformed},
+		{`{"type":"listen","channels":[""]}`, wire.ErrMalformed},
+		{`{"type":"listen","channels":"e21f784a83e4a6c0dcc4faf20819922f"}`, wire.ErrMalformed},
+		{listenFrame(wire.MaxListenChannels + 1), wire.ErrTooLarge},
+		{`{"type":"answer"}`, wire.ErrMalformed},
+		{`{"type":"answer","ring":"AAAA"}`, wire.ErrMalformed},
+		{`{"type":"ring","ring":"AAAAAAAAAAAAAAAAAAAAAA=="}`, wire.ErrMalformed},
+		{`{"type":"ring","channel":"e21f784a83e4a6c0dcc4faf20819922f"}`, wire.ErrMalformed},
+		{`{"type":"hangup"}`, wire.ErrMalformed},
+		{`{"type":"dialed"}`, wire.ErrMalformed},
+		{`{"type":"answered","mailbox":"AAAA"}`, wire.ErrMalformed},
 	} {
 		if _, err := wire.ParseFrame([]byte(c.in)); !errors.Is(err, c.want) {
 			t.Errorf("ParseFrame(%.60s): %v, want %v", c.in, err, c.want)
 		}
+	}
+}
+
+// listenFrame is a listen frame with n distinct channels.
+func listenFrame(n int) string {
+	var b strings.Builder
+	b.WriteString(`{"type":"listen","channels":[`)
+	for i := range n {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, "%q", fmt.Sprintf("%032x", i))
+	}
+	b.WriteString("]}")
+	return b.String()
+}
+
+// The largest listen frame fits into a mailbox frame: the reason channels
+// are 16 bytes, not 32.
+func TestLargestListenFits(t *testing.T) {
+	s := listenFrame(wire.MaxListenChannels)
+	if len(s) > wire.MaxFrame {
+		t.Fatalf("listen frame of %d channels is %d bytes, over MaxFrame", wire.MaxListenChannels, len(s))
+	}
+	f, err := wire.ParseFrame([]byte(s))
+	if err != nil || len(f.Channels) != wire.MaxListenChannels {
+		t.Fatalf("largest listen frame: %d channels, %v", len(f.Channels), err)
 	}
 }
 

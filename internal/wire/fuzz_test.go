@@ -85,7 +85,7 @@ func FuzzParseSignal(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, s := range []string{`null`, `{}`, `{"t":"hello","v":1,"id":""}`, `{"t":"cand","c":"a","idx":65536}`, `{"T":"bye"}`} {
+	for _, s := range []string{`null`, `{}`, `{"t":"hello","v":1,"id":""}`, `{"t":"cand","c":"a","idx":65536}`, `{"T":"bye"}`, `{"t":"proof","sig":""}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
@@ -112,7 +112,9 @@ func FuzzParseFrame(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, s := range []string{`{}`, `{"type":"claim","nameplate":"047"}`, `{"type":"add","body":"AA=="}`, `{"type":"paired","ice_servers":null}`} {
+	for _, s := range []string{`{}`, `{"type":"claim","nameplate":"047"}`, `{"type":"add","body":"AA=="}`, `{"type":"paired","ice_servers":null}`,
+		`{"type":"listen","channels":[]}`, `{"type":"listen","channels":["e21f784a83e4a6c0dcc4faf20819922f",null]}`,
+		`{"type":"ring","channel":"e21f784a83e4a6c0dcc4faf20819922f","ring":"BwcHBwcHBwcHBwcHBwcHBw=="}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

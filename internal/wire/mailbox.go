@@ -22,6 +22,11 @@ const (
 	TypeClaim    = "claim"
 	TypeAdd      = "add"
 	TypeClose    = "close"
+
+	// Known peers (docs/protocol.md, section 8).
+	TypeListen = "listen" // a host listens on its rejoin channels
+	TypeDial   = "dial"   // a known client calls one channel
+	TypeAnswer = "answer" // the host takes a ring on a new connection
 )
 
 // Mailbox frame types, server to client.
@@ -33,6 +38,13 @@ const (
 	TypeMessage   = "message"
 	TypeClosed    = "closed"
 	TypeError     = "error"
+
+	// Known peers (docs/protocol.md, section 8).
+	TypeListening = "listening" // reply to listen
+	TypeRing      = "ring"      // to a listener: a client dialled one of its channels
+	TypeHangup    = "hangup"    // to a listener: a ring is over
+	TypeAnswered  = "answered"  // reply to answer: the new mailbox, side a
+	TypeDialed    = "dialed"    // reply to dial once answered: the new mailbox, side b
 )
 
 // Moods of a "close" frame.
@@ -54,6 +66,10 @@ const (
 	ErrKindTooMany          = "too-many"
 	ErrKindExpired          = "expired"
 	ErrKindInternal         = "internal"
+	// ErrKindUnavailable answers a dial on a channel nobody listens on, or
+	// whose call was not answered in time, and an answer to a ring that is
+	// over (docs/protocol.md, section 8).
+	ErrKindUnavailable = "unavailable"
 )
 
 // Frame is one mailbox frame in either direction. Only the fields of its Type
@@ -67,8 +83,16 @@ type Frame struct {
 
 	// claim, allocated
 	Nameplate string `json:"nameplate,omitempty"`
-	// allocated, claimed: 16 random bytes, the CPace sid.
+	// allocated, claimed, answered, dialed: 16 random bytes, the CPace sid.
 	Mailbox []byte `json:"mailbox,omitempty"`
+
+	// listen: the complete set of rejoin channels (lower-case hex,
+	// ChannelHexLen characters each), at most MaxListenChannels.
+	Channels []string `json:"channels,omitempty"`
+	// dial, ring: one rejoin channel.
+	Channel string `json:"channel,omitempty"`
+	// ring, answer, hangup: RingIDSize random bytes naming one call.
+	Ring []byte `json:"ring,omitempty"`
 
 	// add, message
 	Body []byte `json:"body,omitempty"`

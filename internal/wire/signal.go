@@ -11,6 +11,10 @@ const (
 	SignalCand    = "cand"
 	SignalCandEnd = "cand-end"
 	SignalBye     = "bye"
+
+	// SignalProof follows the hellos of a rejoin (docs/protocol.md,
+	// section 8): the sender's Ed25519 signature over RejoinProof.
+	SignalProof = "proof"
 )
 
 // Signal is one sealed signalling message. Only the fields of its T are set.
@@ -34,4 +38,7 @@ type Signal struct {
 
 	// bye
 	Reason string `json:"reason,omitempty"`
+
+	// proof: an Ed25519 signature, SigSize bytes.
+	Sig []byte `json:"sig,omitempty"`
 }

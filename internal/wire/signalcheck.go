@@ -101,6 +101,10 @@ func (s Signal) Validate() error {
 		if !validText(s.Reason) {
 			return fmt.Errorf("%w: bye reason is not printable UTF-8", ErrMalformed)
 		}
+	case SignalProof:
+		if len(s.Sig) != SigSize {
+			return fmt.Errorf("%w: proof signature of %d bytes, want %d", ErrMalformed, len(s.Sig), SigSize)
+		}
 	default:
 		return fmt.Errorf("%w: signal %q", ErrUnknownType, s.T)
 	}

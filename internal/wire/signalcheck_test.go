@@ -25,6 +25,7 @@ func validSignals() []wire.Signal {
 		{T: wire.SignalCandEnd},
 		{T: wire.SignalBye, Reason: "done"},
 		{T: wire.SignalBye},
+		{T: wire.SignalProof, Sig: fill(64, 9)},
 	}
 }
 
