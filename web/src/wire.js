@@ -41,6 +41,7 @@ export const MAX_MID = 64;
 export const MAX_NAME = 128;
 export const MAX_REASON = 256;
 export const ID_SIZE = 32;
+export const SIG_SIZE = 64;
 
 /**
  * WireError is a frame, body or signal that breaks docs/protocol.md. kind is
@@ -303,7 +304,7 @@ export function bindingProof(kbind, role, fpA, fpB) {
 
 // --- signals (section 4.3) ---
 
-const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye'];
+const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof'];
 
 /**
  * validateSignal checks a decoded signal as wire.Signal.Validate does, looking
@@ -347,6 +348,9 @@ export function validateSignal(s) {
       if (byteLen(str(s.reason)) > MAX_REASON) throw tooLarge('bye reason');
       if (!validText(str(s.reason))) throw malformed('bye reason is not printable');
       break;
+    case 'proof': // rejoin only (docs/protocol.md, section 8); a browser never rejoins
+      if (optBase64(s.sig, 'proof sig').length !== SIG_SIZE) throw malformed('proof signature size');
+      break;
     default:
       throw new WireError('unknown-type', `signal ${JSON.stringify(s.t).slice(0, 40)}`);
   }
@@ -374,6 +378,8 @@ export function marshalSignal(s) {
   if (s.mid !== undefined && s.mid !== null) o.mid = s.mid; // a pointer in Go: "" is kept
   if (s.idx !== undefined && s.idx !== null) o.idx = s.idx; // 0 is kept
   put('reason', s.reason);
+  if (s.sig instanceof Uint8Array) put('sig', toBase64(s.sig));
+  else put('sig', s.sig);
   const json = JSON.stringify(o).replace(/\u2028/g, '\\u2028').replace(/\u2029/g, '\\u2029');
   return utf8(json);
 }

@@ -1,0 +1,373 @@
+// Side b of a pairing (docs/protocol.md, sections 3 and 4), as
+// internal/pairing.Claim: claim the nameplate's mailbox, answer CPace, check
+// the key confirmation, exchange sealed hellos, then carry sealed signals in
+// both directions. It runs on any WebSocket with the browser's API (the
+// browser's own, or the `ws` package in node).
+
+import { lvCat, utf8 } from './bytes.js';
+import { CPaceError, respond } from './cpace.js';
+import * as w from './wire.js';
+
+const AD_A = utf8('direkt/v1 a');
+const AD_B = utf8('direkt/v1 b');
+const MAX_QUEUE = 2 * 64 + 16; // like internal/mailbox: more unread frames is a protocol error
+
+/**
+ * PairingError is why a pairing failed or stopped. kind is one of
+ *   bad-code      the codes differ (key confirmation failed); the code is burned
+ *   unknown-code  no such nameplate on the server (mistyped, expired or used)
+ *   crowded       two peers already use this code
+ *   expired       the mailbox timed out
+ *   refused       the server refused (rate limit, too many)
+ *   unreachable   the rendezvous server could not be reached
+ *   tampered      a frame failed authentication or broke the protocol
+ *   peer-gone     the other side left
+ *   closed        closed locally (or aborted by the caller)
+ */
+export class PairingError extends Error {
+  constructor(kind, message, options) {
+    super(message, options);
+    this.name = 'PairingError';
+    this.kind = kind;
+  }
+}
+
+function serverError(f) {
+  switch (f.kind) {
+    case 'unknown-nameplate':
+      return new PairingError('unknown-code', 'no such code on the server');
+    case 'crowded':
+      return new PairingError('crowded', 'this code is already in use by two peers');
+    case 'expired':
+      return new PairingError('expired', 'the code expired');
+    case 'rate-limited':
+    case 'too-many':
+      return new PairingError('refused', `the server refused the request (${f.kind})`);
+    default:
+      return new PairingError('refused', `the server reported ${f.kind}`);
+  }
+}
+
+function closedError(mood) {
+  if (mood === 'scary') return new PairingError('bad-code', 'wrong code');
+  if (mood === 'expired') return new PairingError('expired', 'the code expired');
+  return new PairingError('peer-gone', `the other side left (${mood})`);
+}
+
+function moodFor(err) {
+  if (err instanceof PairingError) {
+    if (err.kind === 'bad-code' || err.kind === 'tampered') return 'scary';
+    if (err.kind === 'closed') return 'lonely';
+  }
+  return 'errory';
+}
+
+/** mailboxURL turns a server URL (http, https, ws, wss) into the mailbox WebSocket URL. */
+export function mailboxURL(server) {
+  const u = new URL(server);
+  if (u.protocol === 'http:') u.protocol = 'ws:';
+  else if (u.protocol === 'https:') u.protocol = 'wss:';
+  else if (u.protocol !== 'ws:' && u.protocol !== 'wss:') throw new TypeError(`server URL scheme ${u.protocol}`);
+  if (!u.pathname.endsWith(w.MAILBOX_PATH)) u.pathname = u.pathname.replace(/\/$/, '') + w.MAILBOX_PATH;
+  u.hash = '';
+  return u.toString();
+}
+
+/** Mailbox is one WebSocket to the rendezvous mailbox, as a queue of checked frames. */
+export class Mailbox {
+  #ws;
+  #queue = [];
+  #waiters = [];
+  #err = null;
+  #closed = false;
+
+  constructor(ws) {
+    this.#ws = ws;
+    ws.onmessage = (ev) => {
+      if (this.#err) return;
+      let f;
+      try {
+        f = w.parseServerFrame(ev.data);
+      } catch (e) {
+        this.#fail(new PairingError('tampered', `mailbox: ${e.message}`, { cause: e }));
+        ws.close();
+        return;
+      }
+      if (this.#queue.length >= MAX_QUEUE) {
+        this.#fail(new PairingError('tampered', 'mailbox: too many unread frames'));
+        ws.close();
+        return;
+      }
+      this.#queue.push(f);
+      this.#wake();
+    };
+    ws.onclose = () => this.#fail(new PairingError(this.#closed ? 'closed' : 'peer-gone', 'the mailbox connection closed'));
+    ws.onerror = () => this.#fail(new PairingError('unreachable', 'cannot reach the rendezvous server'));
+  }
+
+  /**
+   * dial opens the mailbox WebSocket and reads the welcome frame.
+   * @param {string} url the mailbox URL (mailboxURL)
+   * @param {typeof WebSocket} WS the WebSocket constructor
+   * @param {AbortSignal} [signal]
+   */
+  static async dial(url, WS, signal) {
+    let ws;
+    try {
+      ws = new WS(url, w.SUBPROTOCOL);
+    } catch (e) {
+      throw new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
+    }
+    const mb = new Mailbox(ws);
+    try {
+      await new Promise((resolve, reject) => {
+        const stop = () => reject(new PairingError('closed', 'pairing aborted'));
+        signal?.addEventListener('abort', stop, { once: true });
+        ws.onopen = () => {
+          signal?.removeEventListener('abort', stop);
+          resolve();
+        };
+        mb.#waiters.push({ resolve: () => {}, reject });
+      });
+      if (ws.protocol !== w.SUBPROTOCOL) throw new PairingError('unreachable', 'the server does not speak direkt.v1');
+      const f = await mb.#next(signal);
+      if (f.type !== 'welcome' || f.version !== 1) throw new PairingError('tampered', `expected welcome, got ${f.type}`);
+    } catch (e) {
+      mb.#closed = true;
+      ws.close();
+      throw e instanceof PairingError ? e : new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
+    }
+    mb.#waiters = [];
+    return mb;
+  }
+
+  #fail(err) {
+    if (!this.#err) this.#err = err;
+    this.#wake();
+  }
+
+  #wake() {
+    const ws = this.#waiters;
+    this.#waiters = [];
+    for (const x of ws) {
+      if (this.#queue.length) x.resolve();
+      else if (this.#err) x.reject(this.#err);
+      else this.#waiters.push(x);
+    }
+  }
+
+  async #next(signal) {
+    for (;;) {
+      if (this.#queue.length) return this.#queue.shift();
+      if (this.#err) throw this.#err;
+      if (signal?.aborted) throw new PairingError('closed', 'pairing aborted');
+      await new Promise((resolve, reject) => {
+        const stop = () => reject(new PairingError('closed', 'pairing aborted'));
+        signal?.addEventListener('abort', stop, { once: true });
+        this.#waiters.push({
+          resolve: () => {
+            signal?.removeEventListener('abort', stop);
+            resolve();
+          },
+          reject: (e) => {
+            signal?.removeEventListener('abort', stop);
+            reject(e);
+          },
+        });
+      });
+    }
+  }
+
+  /** next returns the next paired/message/closed frame; an error frame throws. */
+  async next(signal) {
+    const f = await this.#next(signal);
+    if (f.type === 'error') throw serverError(f);
+    if (f.type === 'paired' || f.type === 'message' || f.type === 'closed') return f;
+    throw new PairingError('tampered', `unexpected ${f.type} frame`);
+  }
+
+  /** claim claims nameplate as side b and returns the mailbox id (sid). */
+  async claim(nameplate, signal) {
+    this.send(w.claimFrame(nameplate));
+    const f = await this.#next(signal);
+    if (f.type === 'claimed') return f.mailbox;
+    if (f.type === 'error') throw serverError(f);
+    throw new PairingError('tampered', `${f.type} frame in reply to claim`);
+  }
+
+  send(text) {
+    if (this.#err) throw this.#err;
+    this.#ws.send(text);
+  }
+
+  add(body) {
+    this.send(w.addFrame(body));
+  }
+
+  /** close leaves the mailbox with mood and closes the WebSocket. It is idempotent. */
+  close(mood) {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      if (!this.#err && this.#ws.readyState === 1) this.#ws.send(w.closeFrame(mood));
+    } catch {
+      // the connection is going anyway
+    }
+    this.#ws.close(1000);
+  }
+}
+
+/**
+ * claim pairs as side b and returns a Pair once the hellos are exchanged.
+ * @param {object} o
+ * @param {string} o.server rendezvous URL (http, https, ws or wss)
+ * @param {{nameplate: string, code: string, lang: string|null}} o.code a parsed code (Codes.parse)
+ * @param {(lang: string, idx: number[]) => string} o.phrase the check phrase of a language and SAS indices
+ * @param {object} o.hello this peer's hello fields (name, app, path); t and v are set here
+ * @param {typeof WebSocket} o.WebSocket
+ * @param {AbortSignal} [o.signal]
+ * @param {(step: string) => void} [o.progress] called with "claimed", "pake", "confirmed"
+ */
+export async function claim(o) {
+  const mb = await Mailbox.dial(mailboxURL(o.server), o.WebSocket, o.signal);
+  try {
+    const sid = await mb.claim(o.code.nameplate, o.signal);
+    o.progress?.('claimed');
+    const prs = utf8(o.code.code);
+    const ci = lvCat(utf8('direkt/v1'), utf8(o.code.nameplate));
+    let ice = [];
+    let keys = null;
+    let sentB = false;
+    for (;;) {
+      const f = await mb.next(o.signal);
+      if (f.type === 'paired') {
+        ice = f.iceServers;
+        continue;
+      }
+      if (f.type === 'closed') {
+        if (sentB && f.mood === 'scary') throw new PairingError('bad-code', 'wrong code');
+        throw closedError(f.mood);
+      }
+      let pf;
+      try {
+        pf = w.parsePairingFrame(f.body);
+      } catch (e) {
+        throw new PairingError('tampered', `signalling was tampered with: ${e.message}`, { cause: e });
+      }
+      if (pf.kind === w.KIND_ABORT) throw new PairingError('peer-gone', 'the other side gave up');
+      if (pf.kind === w.KIND_PAKE_A && !sentB) {
+        let r;
+        try {
+          r = respond(prs, ci, sid, AD_B, pf.y, AD_A);
+        } catch (e) {
+          if (e instanceof CPaceError) throw new PairingError('tampered', 'signalling was tampered with: invalid CPace share', { cause: e });
+          throw e;
+        }
+        keys = w.deriveKeys(r.isk);
+        mb.add(w.encodePakeB(r.yb, w.confirm(keys.kcB, sid)));
+        sentB = true;
+        o.progress?.('pake');
+        continue;
+      }
+      if (pf.kind === w.KIND_CONFIRM_A && sentB) {
+        if (!w.checkConfirm(keys.kcA, sid, pf.t)) throw new PairingError('bad-code', 'wrong code');
+        o.progress?.('confirmed');
+        break;
+      }
+      throw new PairingError('tampered', `signalling was tampered with: unexpected frame kind 0x${pf.kind.toString(16)}`);
+    }
+    const pair = new Pair(mb, keys, ice, o.phrase(o.code.lang ?? 'en', w.sasIndices(keys.sas)), o.code.lang ?? 'en');
+    pair.send({ ...o.hello, t: 'hello', v: 1 });
+    const peer = await pair.recv(o.signal);
+    if (peer.t !== 'hello') throw new PairingError('tampered', `expected hello, got ${peer.t}`);
+    pair.peer = peer;
+    return pair;
+  } catch (e) {
+    const err = e instanceof PairingError ? e : new PairingError('tampered', String(e?.message ?? e), { cause: e });
+    mb.close(moodFor(err));
+    throw err;
+  }
+}
+
+/**
+ * Pair is a paired, key-confirmed signalling channel of side b: send seals,
+ * recv opens, strictly in order. After the first bad frame it stops for good.
+ */
+export class Pair {
+  role = 'b';
+  /** @type {object|null} the other side's hello */
+  peer = null;
+  #mb;
+  #sealer;
+  #opener;
+  #err = null;
+  #reading = false;
+
+  constructor(mb, keys, iceServers, phrase, lang) {
+    this.#mb = mb;
+    this.keys = keys;
+    this.iceServers = iceServers;
+    this.phrase = phrase;
+    this.lang = lang;
+    this.#sealer = new w.Sealer(keys.ksBA);
+    this.#opener = new w.Opener(keys.ksAB);
+  }
+
+  /** err is why the pair stopped receiving, or null. */
+  get err() {
+    return this.#err;
+  }
+
+  /** send seals sig and adds it to the mailbox. */
+  send(sig) {
+    if (this.#err && this.#err.kind === 'closed') throw this.#err;
+    this.#mb.add(this.#sealer.seal(sig));
+  }
+
+  /** recv returns the next signal from the peer; it throws PairingError when the pair stopped. */
+  async recv(signal) {
+    if (this.#err) throw this.#err;
+    if (this.#reading) throw new Error('pairing: concurrent recv');
+    this.#reading = true;
+    try {
+      for (;;) {
+        const f = await this.#mb.next(signal);
+        if (f.type === 'paired') continue;
+        if (f.type === 'closed') {
+          throw f.mood === 'scary'
+            ? new PairingError('tampered', 'the other side refused a signalling message')
+            : closedError(f.mood);
+        }
+        let pf;
+        try {
+          pf = w.parsePairingFrame(f.body);
+        } catch (e) {
+          throw new PairingError('tampered', `signalling was tampered with: ${e.message}`, { cause: e });
+        }
+        if (pf.kind === w.KIND_ABORT) throw new PairingError('peer-gone', 'the other side gave up');
+        let sig;
+        try {
+          sig = this.#opener.open(f.body);
+        } catch (e) {
+          throw new PairingError('tampered', `signalling was tampered with: ${e.message}`, { cause: e });
+        }
+        if (sig.t === 'bye') throw new PairingError('peer-gone', 'the other side left');
+        return sig;
+      }
+    } catch (e) {
+      if (!(e instanceof PairingError && e.kind === 'closed' && signal?.aborted)) {
+        this.#err ??= e;
+        if (e.kind === 'tampered') this.#mb.close('scary');
+      }
+      throw e;
+    } finally {
+      this.#reading = false;
+    }
+  }
+
+  /** close leaves the mailbox with mood (happy, scary, lonely, errory). */
+  close(mood) {
+    this.#err ??= new PairingError('closed', 'pairing closed');
+    this.#mb.close(mood);
+  }
+}
