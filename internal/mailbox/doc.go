@@ -1,7 +1,8 @@
 // Package mailbox is the client side of the rendezvous mailbox protocol
 // (docs/protocol.md section 3): it dials the rendezvous server's WebSocket,
-// allocates or claims a nameplate, and exchanges opaque bodies with the peer
-// in the same mailbox. It knows nothing of what the bodies mean; pairing
+// allocates or claims a nameplate — or, for known peers (section 8), listens
+// on rejoin channels, dials one or answers a ring — and exchanges opaque
+// bodies with the peer in the same mailbox. It knows nothing of what the bodies mean; pairing
 // puts CPace messages and sealed signalling in them.
 //
 // mailbox imports internal/wire and coder/websocket. It must never import

@@ -29,6 +29,10 @@ var (
 	ErrExpired = errors.New("mailbox: expired")
 	// ErrInternal: the server failed.
 	ErrInternal = errors.New("mailbox: server internal error")
+	// ErrUnavailable: nobody listens on the dialled channel (or nobody
+	// answered in time), or the answered ring is over; the server does not
+	// say which (docs/protocol.md section 8).
+	ErrUnavailable = errors.New("mailbox: unavailable")
 )
 
 var (
@@ -40,7 +44,8 @@ var (
 	// subprotocol or version, an unexpected or malformed frame.
 	ErrProtocol = errors.New("mailbox: protocol violation by server")
 	// ErrState is returned for a call that does not fit the connection's
-	// state, such as a second Allocate or an Add before Allocate or Claim.
+	// state, such as a second Allocate, an Add before Allocate or Claim, or
+	// Listen on a connection that is in a mailbox.
 	ErrState = errors.New("mailbox: call out of order")
 )
 
@@ -53,6 +58,7 @@ var kindErrors = map[string]error{
 	wire.ErrKindTooMany:          ErrTooMany,
 	wire.ErrKindExpired:          ErrExpired,
 	wire.ErrKindInternal:         ErrInternal,
+	wire.ErrKindUnavailable:      ErrUnavailable,
 }
 
 // ServerError is an "error" frame from the server. The server closes the

@@ -50,8 +50,9 @@ type Conn struct {
 	readErr    error         // why the reader ended; written before readerDone is closed
 	cancel     context.CancelFunc
 
-	mu    sync.Mutex
-	bound bool // Allocate or Claim has been sent
+	mu        sync.Mutex
+	bound     bool // Allocate, Claim, DialChannel or Answer has been sent
+	listening bool // Listen has been sent
 
 	closeOnce sync.Once
 }
@@ -157,7 +158,8 @@ func (c *Conn) readLoop(ctx context.Context) {
 func serverType(t string) bool {
 	switch t {
 	case wire.TypeWelcome, wire.TypeAllocated, wire.TypeClaimed, wire.TypePaired,
-		wire.TypeMessage, wire.TypeClosed, wire.TypeError:
+		wire.TypeMessage, wire.TypeClosed, wire.TypeError,
+		wire.TypeListening, wire.TypeRing, wire.TypeHangup, wire.TypeAnswered, wire.TypeDialed:
 		return true
 	}
 	return false
@@ -196,8 +198,9 @@ func (c *Conn) next(ctx context.Context) (wire.Frame, error) {
 	}
 }
 
-// Next returns the next frame from the server after Allocate or Claim:
-// "paired", "message" or "closed". An "error" frame is returned as a
+// Next returns the next frame from the server after Allocate, Claim,
+// DialChannel or Answer: "paired", "message" or "closed"; after Listen:
+// "listening", "ring" or "hangup". An "error" frame is returned as a
 // *ServerError. After the server has closed the connection Next returns an
 // error wrapping ErrClosed.
 func (c *Conn) Next(ctx context.Context) (wire.Frame, error) {
@@ -205,11 +208,20 @@ func (c *Conn) Next(ctx context.Context) (wire.Frame, error) {
 	if err != nil {
 		return wire.Frame{}, err
 	}
+	c.mu.Lock()
+	listening := c.listening
+	c.mu.Unlock()
 	switch f.Type {
 	case wire.TypeError:
 		return wire.Frame{}, &ServerError{Kind: f.Kind, Message: f.Message}
 	case wire.TypePaired, wire.TypeMessage, wire.TypeClosed:
-		return f, nil
+		if !listening {
+			return f, nil
+		}
+	case wire.TypeListening, wire.TypeRing, wire.TypeHangup:
+		if listening {
+			return f, nil
+		}
 	}
 	return wire.Frame{}, fmt.Errorf("%w: unexpected %s frame", ErrProtocol, f.Type)
 }
@@ -237,9 +249,9 @@ func (c *Conn) Claim(ctx context.Context, nameplate string) (mailbox []byte, err
 // bind sends an allocate or claim frame and waits for its reply.
 func (c *Conn) bind(ctx context.Context, req wire.Frame, reply string) (wire.Frame, error) {
 	c.mu.Lock()
-	if c.bound {
+	if c.bound || c.listening {
 		c.mu.Unlock()
-		return wire.Frame{}, fmt.Errorf("%w: already allocated or claimed", ErrState)
+		return wire.Frame{}, fmt.Errorf("%w: already allocated, claimed or listening", ErrState)
 	}
 	c.bound = true
 	c.mu.Unlock()

@@ -12,11 +12,13 @@ import (
 )
 
 // sendQueue is each connection's outgoing frame buffer. The protocol bounds
-// what the server ever sends one connection — welcome, allocated or
-// claimed, paired, at most wire.MaxBodiesPerSide messages, then one closed
-// or error frame — so a conforming exchange never fills it, and a client
-// that reads too slowly is dropped by WriteTimeout long before. Senders
-// never block on it: a full queue drops the connection.
+// what the server ever sends one connection — welcome, allocated, claimed,
+// answered or dialed, paired, at most wire.MaxBodiesPerSide messages, then
+// one closed or error frame; a listener one listening per listen it sent
+// and a ring and a hangup per call, with at most maxRingsPerListener calls
+// open — so a conforming exchange never fills it, and a client that reads
+// too slowly is dropped by WriteTimeout long before. Senders never block on
+// it: a full queue drops the connection.
 const sendQueue = wire.MaxBodiesPerSide + 8
 
 // outFrame is one entry of a connection's send queue.
@@ -38,10 +40,16 @@ type conn struct {
 	cancel context.CancelFunc // drops the connection
 
 	// guarded by Server.mu
-	bound     bool     // allocate or claim succeeded once; never reset
+	bound     bool     // allocate, claim, dial or answer was accepted once; never reset
 	mb        *mailbox // the open mailbox, nil before binding and after it ended
 	side      side
 	finishing bool // a final frame is queued (or the connection is gone): send nothing more
+
+	// Known peers (section 8), guarded by Server.mu.
+	listening bool                // sent listen: this connection only listens
+	listens   map[string]struct{} // its channels (some may have been taken over by a later listener)
+	ringCount int                 // rings on its channels not answered yet
+	ring      *ring               // a dialer's ring while it rings
 }
 
 func newConn(s *Server, ws *websocket.Conn, r *http.Request, key string, cancel context.CancelFunc) *conn {
@@ -208,20 +216,23 @@ func (s *Server) failLocked(c *conn, kind, message string) {
 	if c.mb != nil {
 		s.endMailboxLocked(c.mb, c, wire.MoodErrory)
 	}
+	s.detachLocked(c)
 }
 
-// unboundTimeout ends a connection that neither allocated nor claimed
-// within NameplateTTL.
+// unboundTimeout ends a connection that neither allocated, claimed, dialled,
+// answered nor listened within NameplateTTL. A listener stays as long as it
+// answers pings.
 func (s *Server) unboundTimeout(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !c.bound {
+	if !c.bound && !c.listening {
 		s.failLocked(c, wire.ErrKindExpired, "no allocate or claim in time")
 	}
 }
 
 // disconnect is the end of c's handler: a mailbox c was still in ends for
-// the other side with mood "errory".
+// the other side with mood "errory"; its ring ends, and its channels are
+// dropped.
 func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -229,4 +240,5 @@ func (s *Server) disconnect(c *conn) {
 	if c.mb != nil {
 		s.endMailboxLocked(c.mb, c, wire.MoodErrory)
 	}
+	s.detachLocked(c)
 }

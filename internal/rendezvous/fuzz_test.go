@@ -2,6 +2,7 @@ package rendezvous
 
 import (
 	"bytes"
+	"encoding/base64"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -19,18 +20,30 @@ import (
 // final one, and no nameplate left in use once everybody is gone.
 //
 // The script is split at 0x00 bytes. A chunk's first byte picks the client
-// (low two bits; 3 disconnects client 0) and whether the frame is binary
+// (low two bits, so client 0 is 0x04; 3 disconnects client 0) and whether the frame is binary
 // (0x80); the rest is the frame, with "$NP" replaced by the last nameplate
-// allocated, so that claims can hit.
+// allocated and "$RING" by the last ring id a listener got, so that claims
+// and answers can hit. Afterwards no channel, ring or nameplate may be left.
+// fuzzCh is a valid rejoin channel for the seeds.
+const fuzzCh = "00112233445566778899aabbccddeeff"
+
 func FuzzFrames(f *testing.F) {
 	for _, seed := range []string{
-		"\x00{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x00{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
-		"\x00{\"type\":\"allocate\"}\x00\x00{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x02{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
-		"\x00{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x01{\"type\":\"close\",\"mood\":\"scary\"}\x00\x02{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
-		"\x00{\"type\":\"allocate\"}\x00\x03\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
-		"\x00{\"type\":\"claim\",\"nameplate\":\"1\"}\x00\x01{nope\x00\x82{\"type\":\"allocate\"}",
-		"\x00{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"welcome\",\"version\":1}\x00\x02{\"type\":\"close\",\"mood\":\"lonely\"}",
-		"\x00{\"type\":\"allocate\",\"x\":[{}]}\x00\x00{\"type\":\"allocate\"}",
+		"\x00\x04{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
+		"\x00\x04{\"type\":\"allocate\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x02{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
+		"\x00\x04{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x01{\"type\":\"close\",\"mood\":\"scary\"}\x00\x02{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
+		"\x00\x04{\"type\":\"allocate\"}\x00\x03\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
+		"\x00\x04{\"type\":\"claim\",\"nameplate\":\"1\"}\x00\x01{nope\x00\x82{\"type\":\"allocate\"}",
+		"\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"welcome\",\"version\":1}\x00\x02{\"type\":\"close\",\"mood\":\"lonely\"}",
+		"\x00\x04{\"type\":\"allocate\",\"x\":[{}]}\x00\x00\x04{\"type\":\"allocate\"}",
+		// Known peers: listen, dial, answer, talk, leave.
+		"\x00\x04{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x01{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x02{\"type\":\"answer\",\"ring\":\"$RING\"}\x00\x02{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
+		// The listener drops the channel while it rings, then leaves.
+		"\x00\x04{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x01{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x00\x04{\"type\":\"listen\"}\x00\x03\x00\x02{\"type\":\"answer\",\"ring\":\"$RING\"}",
+		// A second dial and a second answer; the dialer leaves while pairing.
+		"\x00\x04{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x01{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x02{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x00\x04{\"type\":\"answer\",\"ring\":\"$RING\"}",
+		"\x01{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x00\x04{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}\x00\x02{\"type\":\"answer\",\"ring\":\"$RING\"}",
+		"\x00\x04{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x01{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\",\"" + fuzzCh + "\"]}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -52,7 +65,7 @@ func FuzzFrames(f *testing.F) {
 			defer s.release("fuzz")
 			conns[i] = newConn(s, nil, httptest.NewRequest("GET", wire.MailboxPath, nil), "fuzz", func() {})
 		}
-		lastNP := "1"
+		lastNP, lastRing := "1", "AAAAAAAAAAAAAAAAAAAAAA=="
 		drain := func() {
 			for i, c := range conns {
 				for {
@@ -78,7 +91,10 @@ func FuzzFrames(f *testing.F) {
 					switch fr.Type {
 					case wire.TypeAllocated:
 						lastNP = fr.Nameplate
-					case wire.TypeClaimed, wire.TypePaired, wire.TypeMessage, wire.TypeClosed, wire.TypeError:
+					case wire.TypeRing:
+						lastRing = base64.StdEncoding.EncodeToString(fr.Ring)
+					case wire.TypeClaimed, wire.TypePaired, wire.TypeMessage, wire.TypeClosed, wire.TypeError,
+						wire.TypeListening, wire.TypeHangup, wire.TypeAnswered, wire.TypeDialed:
 					default:
 						t.Fatalf("server sent a %s frame", fr.Type)
 					}
@@ -103,6 +119,7 @@ func FuzzFrames(f *testing.F) {
 				typ = websocket.MessageBinary
 			}
 			data := bytes.ReplaceAll(chunk[1:], []byte("$NP"), []byte(lastNP))
+			data = bytes.ReplaceAll(data, []byte("$RING"), []byte(lastRing))
 			s.handleFrame(conns[who], typ, data)
 			drain()
 		}
@@ -112,6 +129,14 @@ func FuzzFrames(f *testing.F) {
 		drain()
 		s.mu.Lock()
 		defer s.mu.Unlock()
+		if len(s.channels) != 0 || len(s.ringing) != 0 || len(s.rings) != 0 {
+			t.Fatalf("%d channels, %d ringing, %d rings left after every client left", len(s.channels), len(s.ringing), len(s.rings))
+		}
+		for _, c := range conns {
+			if c.ringCount != 0 || c.ring != nil || len(c.listens) != 0 {
+				t.Fatalf("connection left with %d open rings, ring %v, %d channels", c.ringCount, c.ring != nil, len(c.listens))
+			}
+		}
 		if len(s.nameplates) != 0 {
 			t.Fatalf("%d nameplates in use after every client left", len(s.nameplates))
 		}

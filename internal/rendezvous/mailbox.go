@@ -30,19 +30,25 @@ const (
 	stateEnded                  // closed, expired or failed; the nameplate is free again
 )
 
-// mailbox is one nameplate's meeting point. All fields are guarded by
-// Server.mu.
+// mailbox is the meeting point of two peers: a nameplate's (allocate and
+// claim), or an answered ring's (section 8: answer and dial). All fields are
+// guarded by Server.mu.
 type mailbox struct {
 	id      []byte // 16 random bytes, the CPace sid
-	n       int    // the nameplate
-	np      string // the nameplate's keyed hash, for logs
+	n       int    // the nameplate; 0 for an answered ring, which has none
+	ring    *ring  // the answered ring, nil for a nameplate's mailbox
+	np      string // the nameplate's (or mailbox id's) keyed hash, for logs
 	state   mbState
 	sides   [2]*conn
-	pending [][]byte // message frames from a, waiting for b to claim
-	added   [2]int   // bodies added per side
-	endMood string   // why it ended, for a claimer that was pairing then
-	timer   *time.Timer
-	gen     int // timer generation: a timer that fired late for an older deadline is ignored
+	pending [2][][]byte // message frames from each side, waiting for the mailbox to be paired
+	added   [2]int      // bodies added per side
+	endMood string      // why it ended, for sides that were pairing then
+	// informLater marks the sides whose reply (claimed, answered, dialed)
+	// the pairing code outside the lock still has to send: if the mailbox
+	// ends meanwhile, that code sends the reply and then "closed".
+	informLater [2]bool
+	timer       *time.Timer
+	gen         int // timer generation: a timer that fired late for an older deadline is ignored
 }
 
 // handleFrame dispatches one frame a client sent. It never touches the
@@ -70,6 +76,12 @@ func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
 		s.add(c, f.Body)
 	case wire.TypeClose:
 		s.leave(c, f.Mood)
+	case wire.TypeListen:
+		s.listen(c, f.Channels)
+	case wire.TypeDial:
+		s.dial(c, f.Channel)
+	case wire.TypeAnswer:
+		s.answer(c, f.Ring)
 	default:
 		s.fail(c, wire.ErrKindBadRequest, "not a client frame type")
 	}
@@ -87,8 +99,8 @@ func (s *Server) allocate(c *conn) {
 	if c.finishing {
 		return
 	}
-	if c.bound {
-		s.failLocked(c, wire.ErrKindBadRequest, "already allocated or claimed")
+	if c.bound || c.listening {
+		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed or listening")
 		return
 	}
 	if !s.allowLocked(c.key, false) {
@@ -122,8 +134,8 @@ func (s *Server) claim(c *conn, nameplate string) {
 		s.mu.Unlock()
 		return
 	}
-	if c.bound || err != nil {
-		s.failLocked(c, wire.ErrKindBadRequest, "already allocated or claimed, or bad nameplate")
+	if c.bound || c.listening || err != nil {
+		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed or listening, or bad nameplate")
 		s.mu.Unlock()
 		return
 	}
@@ -148,6 +160,7 @@ func (s *Server) claim(c *conn, nameplate string) {
 	}
 	mb.state = statePairing
 	mb.sides[sideB] = c
+	mb.informLater[sideB] = true
 	c.bound, c.mb, c.side = true, mb, sideB
 	a := mb.sides[sideA]
 	s.mu.Unlock()
@@ -169,14 +182,12 @@ func (s *Server) claim(c *conn, nameplate string) {
 		return
 	}
 	mb.state = statePaired
+	mb.informLater = [2]bool{}
 	s.armLocked(mb, s.cfg.MailboxTTL)
 	s.enqueueLocked(c, claimed)
 	s.enqueueLocked(c, pairedB)
-	for _, m := range mb.pending {
-		s.enqueueLocked(c, m)
-	}
-	mb.pending = nil
 	s.enqueueLocked(a, pairedA)
+	s.flushPendingLocked(mb)
 	s.log.Info("mailbox paired", "np", mb.np)
 }
 
@@ -215,8 +226,19 @@ func (s *Server) add(c *conn, body []byte) {
 		s.enqueueLocked(mb.sides[1-c.side], msg)
 		return
 	}
-	// Only a can add before pairing: b is paired by its own claim.
-	mb.pending = append(mb.pending, msg)
+	// Before pairing completes the other side has not had its reply yet.
+	mb.pending[c.side] = append(mb.pending[c.side], msg)
+}
+
+// flushPendingLocked delivers the bodies each side added before mb was
+// paired to the other side. s.mu must be held.
+func (s *Server) flushPendingLocked(mb *mailbox) {
+	for from, msgs := range mb.pending {
+		for _, m := range msgs {
+			s.enqueueLocked(mb.sides[1-from], m)
+		}
+	}
+	mb.pending = [2][][]byte{}
 }
 
 // leave handles a client's close frame.
@@ -228,6 +250,7 @@ func (s *Server) leave(c *conn, mood string) {
 	}
 	if c.mb == nil {
 		s.finalLocked(c, nil, websocket.StatusNormalClosure, "")
+		s.detachLocked(c)
 		return
 	}
 	s.endMailboxLocked(c.mb, c, mood)
@@ -247,9 +270,14 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 	mb.state = stateEnded
 	mb.endMood = mood
 	mb.timer.Stop()
-	mb.pending = nil
-	delete(s.nameplates, mb.n)
-	s.rangeUsed[digits(mb.n)]--
+	mb.pending = [2][][]byte{}
+	if mb.n != 0 {
+		delete(s.nameplates, mb.n)
+		s.rangeUsed[digits(mb.n)]--
+	}
+	if mb.ring != nil {
+		delete(s.rings, string(mb.ring.id))
+	}
 	closed := mustMarshal(wire.Frame{Type: wire.TypeClosed, Mood: mood})
 	for i, x := range mb.sides {
 		if x == nil {
@@ -259,8 +287,9 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 		switch {
 		case x == leaver:
 			s.finalLocked(x, nil, websocket.StatusNormalClosure, "")
-		case wasPairing && side(i) == sideB:
-			// claim is issuing ICE servers for b; it sends claimed, then closed.
+		case wasPairing && mb.informLater[i]:
+			// claim or answer is issuing ICE servers; it sends this side its
+			// reply, then closed.
 		default:
 			s.finalLocked(x, closed, websocket.StatusNormalClosure, "mailbox closed")
 		}

@@ -40,11 +40,16 @@ type Config struct {
 	MinNameplateDigits int
 	// MailboxTTL is how long a paired mailbox lives. 0 = 1 hour.
 	MailboxTTL time.Duration
+	// RingTTL is how long a dial rings before the dialer is told
+	// "unavailable" (docs/protocol.md, section 8). 0 = 30 seconds.
+	RingTTL time.Duration
 	// MaxConnsPerIP caps concurrent WebSocket connections per client
 	// address (an IPv6 client counts per /64). 0 = 32.
 	MaxConnsPerIP int
 	// AllocsPerMinute and ClaimsPerMinute are the per-address token bucket
-	// rates (and bursts) for allocate and claim. 0 = 20 each.
+	// rates (and bursts) for allocate and claim. 0 = 20 each. listen and
+	// answer take their tokens from the allocate bucket (they reserve
+	// server state), dial from the claim bucket (it tries a secret).
 	AllocsPerMinute, ClaimsPerMinute int
 	// TrustProxyHeaders takes the client address from the last
 	// X-Forwarded-For entry, for a server behind a reverse proxy that
@@ -69,6 +74,7 @@ type Config struct {
 const (
 	DefaultNameplateTTL    = 10 * time.Minute
 	DefaultMailboxTTL      = time.Hour
+	DefaultRingTTL         = 30 * time.Second
 	DefaultMaxConnsPerIP   = 32
 	DefaultAllocsPerMinute = 20
 	DefaultClaimsPerMinute = 20
@@ -102,6 +108,12 @@ type Server struct {
 	rangeUsed  [maxDigits + 1]int // numbers in use per digit count
 	ips        map[string]*ipState
 	lastSweep  time.Time
+	// Known peers (section 8): who listens on each channel, the ring a
+	// channel has that is not answered yet, and every ring by id until its
+	// mailbox ends.
+	channels map[string]*conn
+	ringing  map[string]*ring
+	rings    map[string]*ring
 }
 
 // New returns a Server for cfg. It starts no goroutines until connections
@@ -112,6 +124,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MailboxTTL <= 0 {
 		cfg.MailboxTTL = DefaultMailboxTTL
+	}
+	if cfg.RingTTL <= 0 {
+		cfg.RingTTL = DefaultRingTTL
 	}
 	if cfg.MaxConnsPerIP <= 0 {
 		cfg.MaxConnsPerIP = DefaultMaxConnsPerIP
@@ -140,6 +155,9 @@ func New(cfg Config) *Server {
 		log:        cfg.Logger.With("component", "rendezvous"),
 		nameplates: make(map[int]*mailbox),
 		ips:        make(map[string]*ipState),
+		channels:   make(map[string]*conn),
+		ringing:    make(map[string]*ring),
+		rings:      make(map[string]*ring),
 	}
 	_, _ = rand.Read(s.logKey[:])
 	welcome := wire.Frame{Type: wire.TypeWelcome, Version: 1, MOTD: cfg.MOTD}
@@ -183,6 +201,12 @@ func (s *Server) Close() error {
 		for _, mb := range s.nameplates {
 			mb.timer.Stop()
 		}
+		for _, r := range s.rings {
+			r.timer.Stop()
+			if r.mb != nil {
+				r.mb.timer.Stop()
+			}
+		}
 		s.mu.Unlock()
 		// Cancelling the parent context closes every WebSocket: each
 		// handler's read fails, and it tears its connection down.
@@ -213,8 +237,14 @@ func NewHTTPServer(addr string, h http.Handler) *http.Server {
 // npHash is how nameplates appear in logs: a keyed hash, so that logs
 // correlate events of one mailbox without recording the nameplate.
 func (s *Server) npHash(n int) string {
+	return s.logHash(strconv.Itoa(n))
+}
+
+// logHash is a keyed hash of a value logs must not record (nameplates,
+// rejoin channels, ring ids).
+func (s *Server) logHash(v string) string {
 	m := hmac.New(sha256.New, s.logKey[:])
-	m.Write([]byte(strconv.Itoa(n)))
+	m.Write([]byte(v))
 	return hex.EncodeToString(m.Sum(nil)[:6])
 }
 
