@@ -1,0 +1,574 @@
+// The consultation protocol as the client (docs/consult.md): JSON Lines on
+// the "consult" channel the host opens, files on "file/<id>" channels,
+// consent before anything from the host is taken in. Every message from the
+// host is validated; an invalid one ends the consultation with a protocol
+// error. Nothing here opens, runs or reads anything on this computer: a
+// received file becomes a download the person may click.
+
+import { sha256 } from '@noble/hashes/sha2.js';
+import { randomBytes } from '@noble/hashes/utils.js';
+import { fromUTF8, toHex, utf8, wellFormed } from './bytes.js';
+import { validText } from './wire.js';
+
+export const MAX_LINE = 64 << 10;
+export const MAX_FILE = 4 * 1024 ** 3;
+const MAX_RECORD_FILES = 4;
+const MAX_PENDING_BYTES = 1 << 20; // data on a file channel before its "file" line
+const PENDING_WAIT = 15_000;
+const SEND_HIGH = 4 << 20;
+const SEND_LOW = 1 << 20;
+const HASH_SLICE = 1 << 20;
+
+/** ProtocolError is a message that breaks docs/consult.md. */
+export class ProtocolError extends Error {
+  constructor(message) {
+    super(`consult: ${message}`);
+    this.name = 'ProtocolError';
+  }
+}
+
+/**
+ * LineDecoder splits the consult byte stream into JSON objects: a data
+ * channel message may hold several lines, and a line may span messages. A
+ * line over MAX_LINE bytes, invalid UTF-8, invalid JSON or a JSON value
+ * that is not an object with a string "t" throws ProtocolError. Blank lines
+ * are skipped.
+ */
+export class LineDecoder {
+  #parts = [];
+  #len = 0;
+
+  /** push takes the next bytes and returns the whole lines they complete, parsed. */
+  push(bytes) {
+    const out = [];
+    let start = 0;
+    for (;;) {
+      const nl = bytes.indexOf(0x0a, start);
+      if (nl < 0) break;
+      out.push(this.#line(bytes.subarray(start, nl)));
+      start = nl + 1;
+    }
+    const rest = bytes.subarray(start);
+    if (rest.length) {
+      if (this.#len + rest.length > MAX_LINE) throw new ProtocolError('line longer than 64 KiB');
+      this.#parts.push(rest.slice());
+      this.#len += rest.length;
+    }
+    return out.filter((x) => x !== null);
+  }
+
+  #line(tail) {
+    if (this.#len + tail.length > MAX_LINE) throw new ProtocolError('line longer than 64 KiB');
+    const b = new Uint8Array(this.#len + tail.length);
+    let o = 0;
+    for (const p of this.#parts) {
+      b.set(p, o);
+      o += p.length;
+    }
+    b.set(tail, o);
+    this.#parts = [];
+    this.#len = 0;
+    let text;
+    try {
+      text = fromUTF8(b);
+    } catch {
+      throw new ProtocolError('line is not UTF-8');
+    }
+    if (text.trim() === '') return null;
+    let v;
+    try {
+      v = JSON.parse(text);
+    } catch {
+      throw new ProtocolError('line is not JSON');
+    }
+    if (typeof v !== 'object' || v === null || Array.isArray(v) || typeof v.t !== 'string') {
+      throw new ProtocolError('line is not a message');
+    }
+    return v;
+  }
+}
+
+const isID = (s) => typeof s === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(s);
+const isHex256 = (s) => typeof s === 'string' && /^[0-9a-fA-F]{64}$/.test(s);
+const runes = (s) => [...s].length;
+const okText = (s, max) => typeof s === 'string' && runes(s) <= max && validText(s);
+const optText = (s, max) => s === undefined || okText(s, max);
+
+function checkFileFields(m) {
+  if (typeof m.name !== 'string' || m.name === '' || utf8(m.name).length > 255 || !validText(m.name)) {
+    throw new ProtocolError(`${m.t}: file name`);
+  }
+  if (!Number.isSafeInteger(m.size) || m.size < 0 || m.size > MAX_FILE) throw new ProtocolError(`${m.t}: file size`);
+  if (!isHex256(m.sha256)) throw new ProtocolError(`${m.t}: sha256`);
+}
+
+/**
+ * validateHostMessage checks a message from the host (docs/consult.md,
+ * "Messages") and returns it with normalised fields; it throws
+ * ProtocolError for anything the host must not send.
+ */
+export function validateHostMessage(m) {
+  switch (m.t) {
+    case 'hello':
+      if (m.v !== 1 || m.role !== 'host') throw new ProtocolError('hello: not a version 1 host');
+      if (!okText(m.name ?? '', 100) || !optText(m.agent, 200)) throw new ProtocolError('hello: name or agent');
+      if (m.lang !== undefined && m.lang !== 'de' && m.lang !== 'en') throw new ProtocolError('hello: lang');
+      return { t: 'hello', name: m.name ?? '', lang: m.lang ?? '', agent: m.agent ?? '' };
+    case 'chat':
+      if (!isID(m.id)) throw new ProtocolError('chat: id');
+      if (typeof m.text !== 'string' || m.text === '' || runes(m.text) > 4000 || !wellFormed(m.text)) {
+        throw new ProtocolError('chat: text');
+      }
+      if (typeof m.ts !== 'number' || !Number.isFinite(m.ts)) throw new ProtocolError('chat: ts');
+      return { t: 'chat', id: m.id, text: m.text, ts: m.ts };
+    case 'ask':
+      if (!isID(m.id)) throw new ProtocolError('ask: id');
+      if (m.what === 'file') {
+        checkFileFields(m);
+        return { t: 'ask', id: m.id, what: 'file', name: m.name, size: m.size, sha256: m.sha256.toLowerCase() };
+      }
+      if (m.what !== 'record' && m.what !== 'screen') throw new ProtocolError('ask: what');
+      return { t: 'ask', id: m.id, what: m.what };
+    case 'file':
+      if (!isID(m.id)) throw new ProtocolError('file: id');
+      checkFileFields(m);
+      if (m.kind !== 'doc' && m.kind !== 'record') throw new ProtocolError('file: kind');
+      return { t: 'file', id: m.id, name: m.name, size: m.size, sha256: m.sha256.toLowerCase(), kind: m.kind };
+    case 'file-ok':
+      if (!isID(m.id) || typeof m.ok !== 'boolean') throw new ProtocolError('file-ok: id or ok');
+      if (m.sha256 !== undefined && m.sha256 !== '' && !isHex256(m.sha256)) throw new ProtocolError('file-ok: sha256');
+      return { t: 'file-ok', id: m.id, ok: m.ok, sha256: (m.sha256 ?? '').toLowerCase() };
+    case 'withdraw':
+      if (!isID(m.id)) throw new ProtocolError('withdraw: id');
+      return { t: 'withdraw', id: m.id };
+    case 'rejoin':
+      return { t: 'rejoin' }; // for peers with a long-term key; a browser has none
+    case 'end':
+      if (!optText(m.reason, 200)) throw new ProtocolError('end: reason');
+      return { t: 'end', reason: m.reason ?? '' };
+    case 'answer':
+      throw new ProtocolError('answer: only the client answers');
+    default:
+      throw new ProtocolError(`unknown message ${JSON.stringify(m.t).slice(0, 32)}`);
+  }
+}
+
+/** cutName makes a file name fit 255 UTF-8 bytes and the text rules, keeping its extension. */
+export function cutName(name) {
+  let n = [...String(name)].map((c) => (validText(c) ? c : '_')).join('') || 'file';
+  if (utf8(n).length <= 255) return n;
+  const dot = n.lastIndexOf('.');
+  const ext = dot > 0 && n.length - dot <= 16 ? n.slice(dot) : '';
+  let base = [...n.slice(0, n.length - ext.length)];
+  while (utf8(base.join('') + ext).length > 255) base.pop();
+  return base.join('') + ext;
+}
+
+function newID(prefix) {
+  return prefix + toHex(randomBytes(8));
+}
+
+function waitLow(dc, threshold) {
+  return new Promise((resolve, reject) => {
+    if (dc.readyState !== 'open') return reject(new Error('channel closed'));
+    if (dc.bufferedAmount <= threshold) return resolve();
+    dc.bufferedAmountLowThreshold = threshold;
+    const done = () => {
+      dc.removeEventListener('bufferedamountlow', done);
+      dc.removeEventListener('close', done);
+      if (dc.readyState === 'open') resolve();
+      else reject(new Error('channel closed'));
+    };
+    dc.addEventListener('bufferedamountlow', done);
+    dc.addEventListener('close', done);
+  });
+}
+
+/**
+ * Consultation is the client's side of one consultation over a connected
+ * Session (rtc.js). The UI reads state and calls the actions; onchange
+ * runs after every change of state.
+ */
+export class Consultation {
+  /**
+   * @param {object} o
+   * @param {import('./rtc.js').Session} o.session
+   * @param {string} o.name the client's display name
+   * @param {string} o.lang "de" or "en"
+   * @param {string} [o.agent] informative, e.g. the browser
+   * @param {() => void} [o.onchange]
+   * @param {(blob: Blob) => string} [o.makeURL] a download URL of a received file
+   */
+  constructor(o) {
+    this.o = o;
+    this.state = {
+      phase: 'connecting', // connecting (no host hello yet), connected, ended, failed
+      host: null,
+      chat: [],
+      asks: [],
+      files: [],
+      recording: 'off',
+      endReason: '',
+      error: '',
+    };
+    this.dc = null;
+    this.decoder = new LineDecoder();
+    this.pending = new Map(); // file channels that came before their "file" line
+    this.recordFiles = 0;
+    o.session.onchannel = (dc) => this.#channel(dc);
+    o.session.ondone((err) => this.#sessionDone(err));
+  }
+
+  #changed() {
+    this.o.onchange?.();
+  }
+
+  #channel(dc) {
+    if (dc.label === 'consult' && !this.dc) {
+      this.dc = dc;
+      dc.onmessage = (ev) => this.#data(ev.data);
+      dc.onclose = () => this.#sessionDone(null);
+      if (dc.readyState === 'open') this.#hello();
+      else dc.onopen = () => this.#hello();
+      return;
+    }
+    const m = /^file\/([A-Za-z0-9_-]{1,32})$/.exec(dc.label);
+    if (!m || !m[1].startsWith('h')) return dc.close();
+    this.#fileChannel(m[1], dc);
+  }
+
+  #send(msg) {
+    if (!this.dc || this.dc.readyState !== 'open') return false;
+    this.dc.send(utf8(JSON.stringify(msg) + '\n'));
+    return true;
+  }
+
+  #hello() {
+    this.#send({
+      t: 'hello',
+      v: 1,
+      role: 'client',
+      name: cutText(this.o.name, 100),
+      lang: this.o.lang,
+      agent: cutText(this.o.agent ?? 'browser', 200),
+    });
+  }
+
+  #data(data) {
+    if (this.state.phase === 'failed') return;
+    const bytes = typeof data === 'string' ? utf8(data) : new Uint8Array(data);
+    try {
+      for (const raw of this.decoder.push(bytes)) this.#message(validateHostMessage(raw));
+    } catch (e) {
+      if (!(e instanceof ProtocolError)) throw e;
+      this.#fail(e.message);
+    }
+    this.#changed();
+  }
+
+  #message(m) {
+    const s = this.state;
+    if (!s.host) {
+      if (m.t !== 'hello') throw new ProtocolError(`${m.t} before hello`);
+      s.host = { name: m.name, lang: m.lang, agent: m.agent };
+      s.phase = 'connected';
+      return;
+    }
+    switch (m.t) {
+      case 'hello':
+        throw new ProtocolError('a second hello');
+      case 'chat':
+        if (s.chat.length < 10000) s.chat.push({ id: m.id, from: 'host', name: s.host.name, text: m.text, at: Date.now() });
+        return;
+      case 'ask':
+        if (s.asks.some((a) => a.id === m.id)) throw new ProtocolError('ask: id used twice');
+        if (s.asks.length >= 1000) throw new ProtocolError('ask: too many');
+        if (m.what === 'file' && !m.id.startsWith('h')) throw new ProtocolError('ask: a host file id starts with h');
+        s.asks.push({ ...m, state: 'pending' });
+        if (m.what === 'record') s.recording = 'asked';
+        return;
+      case 'withdraw': {
+        const a = s.asks.find((x) => x.id === m.id);
+        if (a && a.state === 'pending') a.state = 'withdrawn';
+        return;
+      }
+      case 'file':
+        return this.#announce(m);
+      case 'file-ok': {
+        const f = s.files.find((x) => x.id === m.id && x.from === 'client');
+        if (!f || (f.state !== 'sent' && f.state !== 'sending')) return;
+        f.state = m.ok && m.sha256 === f.sha256 ? 'done' : 'failed';
+        return;
+      }
+      case 'end':
+        s.endReason = m.reason || 'host';
+        this.#ended();
+        return;
+      default:
+        return; // rejoin
+    }
+  }
+
+  /** #announce takes a "file" from the host, only if it was consented to. */
+  #announce(m) {
+    const s = this.state;
+    const refuse = () => {
+      const dc = this.pending.get(m.id)?.dc;
+      this.#dropPending(m.id);
+      dc?.close();
+    };
+    if (!m.id.startsWith('h') || s.files.some((f) => f.id === m.id)) return refuse();
+    if (m.kind === 'doc') {
+      const a = s.asks.find((x) => x.id === m.id && x.what === 'file');
+      if (!a || a.state !== 'accepted' || a.name !== m.name || a.size !== m.size || a.sha256 !== m.sha256) return refuse();
+    } else if (s.recording !== 'accepted' || this.recordFiles >= MAX_RECORD_FILES) {
+      return refuse();
+    } else {
+      this.recordFiles++;
+    }
+    const f = { id: m.id, from: 'host', name: m.name, size: m.size, sha256: m.sha256, kind: m.kind, state: 'receiving', done: 0, got: '', url: '' };
+    s.files.push(f);
+    const p = this.pending.get(m.id);
+    if (p) {
+      this.#dropPending(m.id);
+      this.#attach(f, p.dc, p.chunks, p.closed);
+    } else {
+      f.waitingChannel = true;
+    }
+  }
+
+  #dropPending(id) {
+    const p = this.pending.get(id);
+    if (p) clearTimeout(p.timer);
+    this.pending.delete(id);
+  }
+
+  #fileChannel(id, dc) {
+    const f = this.state.files.find((x) => x.id === id && x.from === 'host');
+    if (f) {
+      if (!f.waitingChannel) return dc.close();
+      return this.#attach(f, dc, [], false);
+    }
+    // The channel may overtake its "file" line; wait a little for it, but
+    // only where the client consented to something it could belong to.
+    const s = this.state;
+    const asked = s.asks.some((a) => a.id === id && a.what === 'file' && a.state === 'accepted');
+    if ((!asked && s.recording !== 'accepted') || this.pending.has(id) || this.pending.size >= 8) return dc.close();
+    const p = { dc, chunks: [], bytes: 0, closed: false, timer: 0 };
+    p.timer = setTimeout(() => {
+      this.#dropPending(id);
+      dc.close();
+    }, PENDING_WAIT);
+    dc.onmessage = (ev) => {
+      const b = new Uint8Array(ev.data);
+      p.bytes += b.length;
+      if (p.bytes > MAX_PENDING_BYTES) {
+        this.#dropPending(id);
+        dc.close();
+        return;
+      }
+      p.chunks.push(b);
+    };
+    dc.onclose = () => (p.closed = true);
+    this.pending.set(id, p);
+  }
+
+  /** #attach receives f's bytes from dc: counted, hashed as they come, kept for the download. */
+  #attach(f, dc, early, closedEarly) {
+    f.waitingChannel = false;
+    const h = sha256.create();
+    let chunks = [];
+    let finished = false;
+    const finish = (ok) => {
+      if (finished) return;
+      finished = true;
+      f.got = toHex(h.digest());
+      ok = ok && f.got === f.sha256;
+      if (ok) {
+        f.state = 'done';
+        const blob = new Blob(chunks, { type: 'application/octet-stream' });
+        f.url = (this.o.makeURL ?? ((b) => URL.createObjectURL(b)))(blob);
+      } else {
+        f.state = 'failed';
+      }
+      chunks = [];
+      this.#send({ t: 'file-ok', id: f.id, ok, sha256: f.got });
+      this.#changed();
+      this.#maybeClose();
+    };
+    const take = (b) => {
+      if (finished) return; // bytes after the announced size: the verdict is out
+      if (f.done + b.length > f.size) {
+        h.update(b);
+        f.done += b.length;
+        finish(false);
+        dc.close();
+        return;
+      }
+      h.update(b);
+      chunks.push(b);
+      f.done += b.length;
+      if (f.done === f.size) finish(true);
+    };
+    dc.onmessage = (ev) => {
+      take(typeof ev.data === 'string' ? utf8(ev.data) : new Uint8Array(ev.data));
+      this.#changed();
+    };
+    dc.onclose = () => finish(f.done === f.size);
+    for (const b of early) take(b);
+    if (f.size === 0) finish(true);
+    if (closedEarly) finish(f.done === f.size);
+  }
+
+  /** answer answers consent request id. */
+  answer(id, ok) {
+    const a = this.state.asks.find((x) => x.id === id);
+    if (!a || a.state !== 'pending' || this.state.phase !== 'connected') return;
+    a.state = ok ? 'accepted' : 'declined';
+    if (a.what === 'record') this.state.recording = ok ? 'accepted' : 'declined';
+    this.#send({ t: 'answer', id, ok });
+    this.#changed();
+  }
+
+  /** sendChat sends a chat message; it returns false if there is nothing to send or no connection. */
+  sendChat(text) {
+    text = String(text).trim();
+    if (!text || this.state.phase !== 'connected') return false;
+    text = [...toWellFormedText(text)].slice(0, 4000).join('');
+    const msg = { t: 'chat', id: newID('c'), text, ts: Date.now() };
+    if (!this.#send(msg)) return false;
+    this.state.chat.push({ id: msg.id, from: 'client', name: this.o.name, text, at: msg.ts });
+    this.#changed();
+    return true;
+  }
+
+  /**
+   * sendFile sends a File (or Blob with a name) to the host: hash first, then
+   * announce, then stream it on its own channel with backpressure.
+   */
+  async sendFile(file) {
+    if (this.state.phase !== 'connected') return;
+    const f = { id: newID('c'), from: 'client', name: cutName(file.name), size: file.size, sha256: '', kind: 'doc', state: 'hashing', done: 0, url: '' };
+    this.state.files.push(f);
+    this.#changed();
+    try {
+      if (file.size > MAX_FILE) throw new Error('too large');
+      const h = sha256.create();
+      for (let o = 0; o < file.size; o += HASH_SLICE) {
+        h.update(new Uint8Array(await file.slice(o, o + HASH_SLICE).arrayBuffer()));
+        f.done = Math.min(o + HASH_SLICE, file.size);
+        this.#changed();
+      }
+      f.sha256 = toHex(h.digest());
+      f.done = 0;
+      f.state = 'sending';
+      if (!this.#send({ t: 'file', id: f.id, name: f.name, size: f.size, sha256: f.sha256, kind: 'doc' })) throw new Error('not connected');
+      const dc = this.o.session.createChannel(`file/${f.id}`);
+      await new Promise((resolve, reject) => {
+        dc.onopen = resolve;
+        dc.onclose = () => reject(new Error('channel closed'));
+      });
+      const chunk = this.o.session.maxMessageSize;
+      let sent = 0;
+      for (let o = 0; o < file.size; o += HASH_SLICE) {
+        const slice = new Uint8Array(await file.slice(o, o + HASH_SLICE).arrayBuffer());
+        for (let i = 0; i < slice.length; i += chunk) {
+          if (dc.bufferedAmount > SEND_HIGH) await waitLow(dc, SEND_LOW);
+          dc.send(slice.subarray(i, i + chunk));
+          sent += Math.min(chunk, slice.length - i);
+          f.done = sent - dc.bufferedAmount;
+          this.#changed();
+        }
+      }
+      await waitLow(dc, 0);
+      f.done = f.size;
+      if (f.state === 'sending') f.state = 'sent';
+      dc.close();
+      this.#changed();
+    } catch {
+      if (f.state !== 'done') f.state = 'failed';
+      this.#changed();
+    }
+  }
+
+  /** end ends the consultation for both sides at once. */
+  end(reason = 'client') {
+    if (this.state.phase === 'ended' || this.state.phase === 'failed') return;
+    this.#send({ t: 'end', reason: cutText(reason, 200) });
+    this.state.endReason = 'self';
+    this.state.phase = 'ended';
+    this.#changed();
+    this.#closeSoon();
+  }
+
+  #ended() {
+    this.state.phase = 'ended';
+    this.#maybeClose();
+  }
+
+  /** #maybeClose closes the session once the host ended and announced records are in. */
+  #maybeClose() {
+    if (this.state.phase !== 'ended' || this.closing) return;
+    const busy = this.state.files.some((f) => f.from === 'host' && f.state === 'receiving');
+    if (!busy) return this.#closeSoon();
+    clearTimeout(this.endTimer);
+    this.endTimer = setTimeout(() => this.#closeSoon(), 120_000);
+  }
+
+  #closeSoon() {
+    if (this.closing) return;
+    this.closing = true;
+    clearTimeout(this.endTimer);
+    const dc = this.dc;
+    const close = () => this.o.session.close();
+    if (!dc || dc.readyState !== 'open' || dc.bufferedAmount === 0) return close();
+    const t = setTimeout(close, 1000);
+    waitLow(dc, 0).then(
+      () => {
+        clearTimeout(t);
+        close();
+      },
+      () => {},
+    );
+  }
+
+  #fail(msg) {
+    this.state.phase = 'failed';
+    this.state.error = 'protocol';
+    this.state.errorDetail = msg;
+    this.#send({ t: 'end', reason: 'protocol error' });
+    this.#closeSoon();
+  }
+
+  #sessionDone(err) {
+    for (const id of [...this.pending.keys()]) this.#dropPending(id);
+    const s = this.state;
+    if (s.phase === 'connected' || s.phase === 'connecting') {
+      s.phase = s.host || !err ? 'ended' : 'failed';
+      if (s.phase === 'failed') s.error = err?.kind ?? 'closed';
+      if (!s.endReason) s.endReason = 'lost';
+    }
+    for (const f of s.files) if (f.state === 'receiving' || f.state === 'sending' || f.state === 'hashing') f.state = 'failed';
+    this.closing = true;
+    clearTimeout(this.endTimer);
+    this.o.session.close();
+    this.#changed();
+  }
+}
+
+/** cutText drops control characters and cuts s to max UTF-8 bytes at a character boundary. */
+function cutText(s, max) {
+  let out = '';
+  let n = 0;
+  for (const c of toWellFormedText(String(s))) {
+    if (!validText(c)) continue;
+    n += utf8(c).length;
+    if (n > max) break;
+    out += c;
+  }
+  return out;
+}
+
+function toWellFormedText(s) {
+  return s.replace(/[\uD800-\uDFFF]/gu, '\uFFFD');
+}

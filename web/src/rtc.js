@@ -1,0 +1,283 @@
+// The WebRTC side of a session (docs/protocol.md, sections 5 and 6), as
+// internal/session does it for role b: the host (side a) sends the offer;
+// the answer and trickle candidates go back as sealed signals; the
+// negotiated "ctl" channel (id 0) carries the channel-binding proofs: ours
+// first, then the host's is checked. Only then is the session connected.
+
+import { equal, fromHex } from './bytes.js';
+import { bindingProof } from './wire.js';
+
+/** SessionError is why a session could not be set up or ended: kind "no-path", "binding", "tampered", "peer-gone", "closed". */
+export class SessionError extends Error {
+  constructor(kind, message, options) {
+    super(message, options);
+    this.name = 'SessionError';
+    this.kind = kind;
+  }
+}
+
+/**
+ * sdpFingerprint returns the SHA-256 DTLS fingerprint of an SDP (32 bytes),
+ * or null if it has none. All sha-256 fingerprint lines must agree: a
+ * description with two different ones is refused (it throws).
+ */
+export function sdpFingerprint(sdp) {
+  let fp = null;
+  for (const line of sdp.split(/\r?\n/)) {
+    const m = /^a=fingerprint:(\S+) ([0-9A-Fa-f:]+)\s*$/.exec(line);
+    if (!m || m[1].toLowerCase() !== 'sha-256') continue;
+    const hex = m[2].split(':');
+    if (hex.length !== 32 || hex.some((x) => x.length !== 2)) throw new SessionError('tampered', 'malformed DTLS fingerprint');
+    const b = fromHex(hex.join(''));
+    if (fp && !equal(fp, b)) throw new SessionError('tampered', 'two different DTLS fingerprints');
+    fp = b;
+  }
+  return fp;
+}
+
+/** pathOf reads the selected candidate pair from getStats: {kind: "direct"|"relay", local, remote, proto}. */
+export async function pathOf(pc) {
+  const stats = await pc.getStats();
+  let pair = null;
+  stats.forEach((s) => {
+    if (s.type === 'transport' && s.selectedCandidatePairId) pair = stats.get(s.selectedCandidatePairId) ?? pair;
+  });
+  if (!pair) {
+    stats.forEach((s) => {
+      if (s.type === 'candidate-pair' && (s.selected || (s.nominated && s.state === 'succeeded'))) pair = pair ?? s;
+    });
+  }
+  if (!pair) return null;
+  const l = stats.get(pair.localCandidateId);
+  const r = stats.get(pair.remoteCandidateId);
+  const local = l?.candidateType ?? '';
+  const remote = r?.candidateType ?? '';
+  const proto = l?.relayProtocol || l?.protocol || '';
+  return { kind: local === 'relay' || remote === 'relay' ? 'relay' : 'direct', local, remote, proto };
+}
+
+const CONNECT_TIMEOUT = 30_000;
+
+/**
+ * Session is one connected pair as the browser (side b) sees it. It is made
+ * by connect. Channels the host opens arrive at onchannel (queued until it
+ * is set); ondone fires once, with the error that ended the session (null
+ * after close).
+ */
+export class Session {
+  /** @type {{kind: string, local: string, remote: string, proto: string}|null} */
+  path = null;
+  #pc;
+  #pair;
+  #queued = [];
+  #onchannel = null;
+  #done = false;
+  #ondone = [];
+  #abort = new AbortController();
+
+  constructor(pc, pair) {
+    this.#pc = pc;
+    this.#pair = pair;
+    pc.ondatachannel = (ev) => {
+      const dc = ev.channel;
+      dc.binaryType = 'arraybuffer';
+      if (dc.label === 'ctl' || !dc.ordered || dc.maxRetransmits !== null || dc.maxPacketLifeTime !== null) {
+        dc.close(); // only ordered, reliable channels make a byte stream; ctl is ours
+        return;
+      }
+      if (this.#onchannel) this.#onchannel(dc);
+      else if (this.#queued.length < 64) this.#queued.push(dc);
+      else dc.close();
+    };
+  }
+
+  get pc() {
+    return this.#pc;
+  }
+
+  /** signal is aborted when the session ends. */
+  get signal() {
+    return this.#abort.signal;
+  }
+
+  set onchannel(f) {
+    this.#onchannel = f;
+    const q = this.#queued;
+    this.#queued = [];
+    for (const dc of q) f(dc);
+  }
+
+  /** ondone(f) calls f(err) once the session ended (at once if it already did). */
+  ondone(f) {
+    if (this.#done) f(this.err);
+    else this.#ondone.push(f);
+  }
+
+  /** createChannel opens an ordered, reliable channel to the host. */
+  createChannel(label) {
+    const dc = this.#pc.createDataChannel(label, { ordered: true });
+    dc.binaryType = 'arraybuffer';
+    return dc;
+  }
+
+  /** maxMessageSize is the largest message the host accepts (RFC 8841), at most 64 KiB here. */
+  get maxMessageSize() {
+    const m = this.#pc.sctp?.maxMessageSize;
+    return Math.min(Number.isFinite(m) && m > 0 ? m : 16 << 10, 64 << 10);
+  }
+
+  /** finish ends the session with err (null for a local close). */
+  finish(err) {
+    if (this.#done) return;
+    this.#done = true;
+    this.err = err;
+    this.#abort.abort();
+    try {
+      this.#pc.close();
+    } catch {
+      // already closed
+    }
+    try {
+      this.#pair.close(err ? (err.kind === 'binding' || err.kind === 'tampered' ? 'scary' : 'errory') : 'happy');
+    } catch {
+      // already closed
+    }
+    const fs = this.#ondone;
+    this.#ondone = [];
+    for (const f of fs) f(err);
+  }
+
+  /** close ends the session: the peer connection and the mailbox. */
+  close() {
+    this.finish(null);
+  }
+}
+
+/**
+ * connect answers the host's offer over pair and returns the Session once
+ * ICE, DTLS and SCTP are up and the channel binding checked out.
+ * @param {object} o
+ * @param {import('./pairing.js').Pair} o.pair
+ * @param {typeof RTCPeerConnection} o.RTCPeerConnection
+ * @param {AbortSignal} [o.signal]
+ */
+export async function connect(o) {
+  const { pair } = o;
+  const pc = new o.RTCPeerConnection({ iceServers: pair.iceServers, bundlePolicy: 'max-bundle' });
+  const s = new Session(pc, pair);
+  const ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
+  ctl.binaryType = 'arraybuffer';
+
+  let described = false; // our answer went out: candidates may follow
+  const held = [];
+  const sendSignal = (sig) => {
+    try {
+      pair.send(sig);
+    } catch {
+      // the mailbox is gone; the connection may still come up
+    }
+  };
+  pc.onicecandidate = (ev) => {
+    const c = ev.candidate;
+    let sig;
+    if (!c) sig = { t: 'cand-end' };
+    else if (!c.candidate) return; // an end-of-generation marker
+    else sig = { t: 'cand', c: c.candidate.replace(/^a=/, ''), mid: c.sdpMid ?? undefined, idx: c.sdpMLineIndex ?? undefined };
+    if (described) sendSignal(sig);
+    else held.push(sig);
+  };
+
+  let fpA = null;
+  let remoteSet = false;
+  const pending = [];
+  const addCandidate = (init) => pc.addIceCandidate(init).catch(() => {}); // one bad line must not end the session
+
+  // Signalling: the offer, then candidates, until the session ends.
+  const signalling = (async () => {
+    for (;;) {
+      let sig;
+      try {
+        sig = await pair.recv(s.signal);
+      } catch (e) {
+        if (!s.path) throw e;
+        // After connecting the mailbox may expire; the connection stays. But a
+        // "bye" (or the host leaving the mailbox) means the host ended it.
+        if (e?.kind === 'peer-gone') s.finish(new SessionError('peer-gone', 'the other side left'));
+        return;
+      }
+      switch (sig.t) {
+        case 'offer': {
+          if (remoteSet) break; // renegotiation is not part of the protocol
+          fpA = sdpFingerprint(sig.sdp);
+          if (!fpA) throw new SessionError('tampered', 'the offer has no SHA-256 DTLS fingerprint');
+          await pc.setRemoteDescription({ type: 'offer', sdp: sig.sdp });
+          remoteSet = true;
+          for (const c of pending.splice(0)) addCandidate(c);
+          const answer = await pc.createAnswer();
+          await pc.setLocalDescription(answer);
+          sendSignal({ t: 'answer', sdp: pc.localDescription.sdp });
+          described = true;
+          for (const h of held.splice(0)) sendSignal(h);
+          break;
+        }
+        case 'cand': {
+          const init = { candidate: sig.c, sdpMid: sig.mid ?? null, sdpMLineIndex: sig.idx ?? null };
+          if (remoteSet) addCandidate(init);
+          else if (pending.length < 256) pending.push(init);
+          break;
+        }
+        case 'cand-end':
+          if (remoteSet) pc.addIceCandidate().catch(() => {});
+          break;
+        case 'answer':
+          throw new SessionError('tampered', 'got an answer, expected an offer');
+        default:
+          break; // hello again, proof: nothing to do for a browser
+      }
+    }
+  })();
+  signalling.catch((e) => s.finish(e instanceof SessionError || e?.kind ? e : new SessionError('tampered', String(e?.message ?? e))));
+
+  const failed = new Promise((_, reject) => {
+    s.ondone((err) => reject(err ?? new SessionError('closed', 'session closed')));
+    pc.onconnectionstatechange = () => {
+      if (pc.connectionState === 'failed') s.finish(new SessionError('no-path', 'no connection path to the other side'));
+    };
+  });
+  failed.catch(() => {});
+
+  const timeout = setTimeout(() => s.finish(new SessionError('no-path', 'no connection within 30 s')), CONNECT_TIMEOUT);
+  const stop = () => s.finish(new SessionError('closed', 'aborted'));
+  o.signal?.addEventListener('abort', stop, { once: true });
+  try {
+    // Channel binding: once ctl is open, our proof first, then check the host's.
+    await Promise.race([new Promise((resolve) => (ctl.onopen = resolve)), failed]);
+    let fpB = pc.localDescription ? sdpFingerprint(pc.localDescription.sdp) : null;
+    if (!fpB) {
+      for (const c of pc.getConfiguration().certificates ?? []) {
+        const f = c.getFingerprints?.().find((x) => x.algorithm === 'sha-256');
+        if (f) fpB = fromHex(f.value.replaceAll(':', ''));
+      }
+    }
+    if (!fpA || !fpB) throw new SessionError('binding', 'no DTLS fingerprints to bind to');
+    const proof = new Promise((resolve) => (ctl.onmessage = (ev) => resolve(ev.data)));
+    ctl.send(bindingProof(pair.keys.kbind, 'b', fpA, fpB));
+    const got = await Promise.race([proof, failed]);
+    const want = bindingProof(pair.keys.kbind, 'a', fpA, fpB);
+    if (!(got instanceof ArrayBuffer) || !equal(new Uint8Array(got), want)) {
+      throw new SessionError('binding', 'the channel binding failed: someone is in the middle');
+    }
+    ctl.onmessage = null;
+    // The ctl channel lives as long as the SCTP association: when the host
+    // closes the connection, it closes.
+    ctl.onclose = () => s.finish(new SessionError('peer-gone', 'the connection closed'));
+    s.path = (await pathOf(pc)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
+    return s;
+  } catch (e) {
+    s.finish(e);
+    throw e;
+  } finally {
+    clearTimeout(timeout);
+    o.signal?.removeEventListener('abort', stop);
+  }
+}
