@@ -24,4 +24,10 @@ var (
 	ErrPeerGone = errors.New("the other side left")
 	// ErrClosed means the pair was closed locally.
 	ErrClosed = errors.New("pairing closed")
+	// ErrUnavailable means a known host cannot be reached without a code:
+	// it is offline, does not know this peer (any more), did not answer in
+	// time, or a call to it is already ringing; the server deliberately
+	// does not say which (docs/protocol.md, section 8). For a host
+	// answering a ring it means the call is over.
+	ErrUnavailable = errors.New("the host is not available for reconnection")
 )

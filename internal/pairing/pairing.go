@@ -170,6 +170,18 @@ func Claim(ctx context.Context, opts Options, c code.Code) (_ *Pair, err error) 
 	if err != nil {
 		return nil, mapServerError(err)
 	}
+	keys, ice, err := respond(ctx, conn, []byte(c.String()), channelID(c.Nameplate), sid)
+	if err != nil {
+		return nil, err
+	}
+	return newPair(ctx, opts, conn, wire.RoleB, c, keys, ice)
+}
+
+// respond runs side b of CPace and key confirmation (docs/protocol.md,
+// section 4) in conn's mailbox with password prs, channel identifier ci and
+// session id sid. A failed confirmation returns ErrBadCode; the caller
+// closes conn on any error.
+func respond(ctx context.Context, conn *mailbox.Conn, prs, ci, sid []byte) (wire.Keys, []wire.ICEServer, error) {
 	var ice []wire.ICEServer
 	var keys wire.Keys
 	confirmed := false
@@ -177,7 +189,7 @@ func Claim(ctx context.Context, opts Options, c code.Code) (_ *Pair, err error) 
 	for !confirmed {
 		f, err := conn.Next(ctx)
 		if err != nil {
-			return nil, mapServerError(err)
+			return wire.Keys{}, nil, mapServerError(err)
 		}
 		switch f.Type {
 		case wire.TypePaired:
@@ -186,42 +198,42 @@ func Claim(ctx context.Context, opts Options, c code.Code) (_ *Pair, err error) 
 		case wire.TypeClosed:
 			if sentB && f.Mood == wire.MoodScary {
 				// a refused our confirmation before its own arrived.
-				return nil, ErrBadCode
+				return wire.Keys{}, nil, ErrBadCode
 			}
-			return nil, closedError(f.Mood)
+			return wire.Keys{}, nil, closedError(f.Mood)
 		case wire.TypeMessage:
 		default:
 			continue
 		}
 		pf, err := wire.ParsePairingFrame(f.Body)
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrTampered, err)
+			return wire.Keys{}, nil, fmt.Errorf("%w: %w", ErrTampered, err)
 		}
 		switch {
 		case pf.Kind == wire.KindAbort:
-			return nil, fmt.Errorf("%w: the other side gave up: %q", ErrPeerGone, pf.Reason)
+			return wire.Keys{}, nil, fmt.Errorf("%w: the other side gave up: %q", ErrPeerGone, pf.Reason)
 		case pf.Kind == wire.KindPakeA && !sentB:
-			yb, isk, err := cpace.Respond([]byte(c.String()), channelID(c.Nameplate), sid, adB, pf.Y, adA)
+			yb, isk, err := cpace.Respond(prs, ci, sid, adB, pf.Y, adA)
 			if err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrTampered, err)
+				return wire.Keys{}, nil, fmt.Errorf("%w: %w", ErrTampered, err)
 			}
 			if keys, err = wire.DeriveKeys(isk); err != nil {
-				return nil, err
+				return wire.Keys{}, nil, err
 			}
 			if err := conn.Add(ctx, wire.EncodePakeB(yb, wire.Confirm(keys.ConfirmB, sid))); err != nil {
-				return nil, mapServerError(err)
+				return wire.Keys{}, nil, mapServerError(err)
 			}
 			sentB = true
 		case pf.Kind == wire.KindConfirmA && sentB:
 			if !wire.CheckConfirm(keys.ConfirmA, sid, pf.T) {
-				return nil, ErrBadCode
+				return wire.Keys{}, nil, ErrBadCode
 			}
 			confirmed = true
 		default:
-			return nil, fmt.Errorf("%w: unexpected frame kind %#x", ErrTampered, pf.Kind)
+			return wire.Keys{}, nil, fmt.Errorf("%w: unexpected frame kind %#x", ErrTampered, pf.Kind)
 		}
 	}
-	return newPair(ctx, opts, conn, wire.RoleB, c, keys, ice)
+	return keys, ice, nil
 }
 
 // Pair is a paired, key-confirmed signalling channel. It implements
