@@ -307,7 +307,8 @@ type lconn struct {
 
 // Listen connects to the rendezvous server and listens on channels (each
 // from Channel; at most wire.MaxListenChannels, no repeats). It returns
-// once the server has acknowledged them. Rings arrive on Rings().
+// once the server has acknowledged them. Rings arrive on Rings(). ctx
+// bounds only this first connection; the Listener lives until Close.
 func Listen(ctx context.Context, opts Options, channels []string) (*Listener, error) {
 	set, err := checkChannels(channels)
 	if err != nil {

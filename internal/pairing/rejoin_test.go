@@ -21,6 +21,7 @@ import (
 
 	"github.com/direkt/direkt/internal/cpace"
 	"github.com/direkt/direkt/internal/mailbox"
+	"github.com/direkt/direkt/internal/mitm"
 	"github.com/direkt/direkt/internal/rendezvous"
 	"github.com/direkt/direkt/internal/wire"
 )
@@ -399,6 +400,41 @@ func TestRejoinAnswerWithoutToken(t *testing.T) {
 	if r := <-res; !errors.Is(r.err, ErrTampered) {
 		closePair(r.pair)
 		t.Fatalf("Dial answered without the token: %v, want ErrTampered", r.err)
+	}
+}
+
+// A server that puts one known peer's call through to another peer's
+// channel cannot make the host take the caller for that peer: the tokens
+// differ, key confirmation fails on both sides.
+func TestRejoinServerSwapsChannel(t *testing.T) {
+	rv := newRV(t, rendezvous.Config{})
+	ctx := testCtx(t, 20*time.Second)
+	host, x, y := newIdentity(t), newIdentity(t), newIdentity(t)
+	tokenX, tokenY := NewToken(), NewToken()
+	chX, chY := mustChannel(t, tokenX), mustChannel(t, tokenY)
+	p := mitm.New(rv.URL, func(conn int, dir mitm.Dir, f wire.Frame) []wire.Frame {
+		if dir == mitm.ToServer && f.Type == wire.TypeDial && f.Channel == chY {
+			f.Channel = chX
+		}
+		return []wire.Frame{f}
+	})
+	defer p.Close()
+	l := mustListen(t, p.URL, chX, chY)
+	res := dialAsync(ctx, func(ctx context.Context) (*Pair, error) {
+		return Dial(ctx, opts(p.URL, "Y"), Rejoin{Token: tokenY, Self: y.priv, Peer: host.pub})
+	})
+	ring := nextRing(t, l)
+	if ring.Channel != chX {
+		t.Fatalf("ring on %s, want the swapped channel", ring.Channel)
+	}
+	hp, err := Answer(ctx, opts(p.URL, "host"), ring, Rejoin{Token: tokenX, Self: host.priv, Peer: x.pub})
+	if err == nil {
+		closePair(hp)
+	}
+	r := <-res
+	closePair(r.pair)
+	if !errors.Is(err, ErrTampered) || !errors.Is(r.err, ErrTampered) {
+		t.Fatalf("host: %v; caller: %v; want ErrTampered on both sides", err, r.err)
 	}
 }
 
