@@ -12,7 +12,7 @@ import (
 	"github.com/direkt/direkt/web"
 )
 
-func get(t *testing.T, h http.Handler, method, path string) *http.Response {
+func get(t testing.TB, h http.Handler, method, path string) *http.Response {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	h.ServeHTTP(rec, httptest.NewRequest(method, path, nil))
@@ -143,4 +143,38 @@ func TestJavaScript(t *testing.T) {
 	if !regexp.MustCompile(`(?m)^# fail 0$`).Match(out) || regexp.MustCompile(`(?m)^# pass 0$`).Match(out) {
 		t.Fatalf("npm test ran no test or failed:\n%s", out)
 	}
+}
+
+// FuzzHandler: whatever path a client asks for, the handler answers with a
+// client error, a redirect to /j/, the page or an asset — never a server
+// error — and always with the security headers.
+func FuzzHandler(f *testing.F) {
+	for _, s := range []string{"/", "/j", "/j/", "/j/47", "/j/47-nordsee-tulpe", "/j/assets/", "/j/assets/x.js", "/j/assets/../join.html", "//j/", "/J/", "/j/%00"} {
+		f.Add("GET", s)
+	}
+	f.Add("POST", "/j/")
+	h := web.Handler()
+	page := get(f, h, "GET", "/j/")
+	pageBody, _ := io.ReadAll(page.Body)
+	f.Fuzz(func(t *testing.T, method, path string) {
+		req, err := http.NewRequest(method, "http://direkt.example"+path, nil)
+		if err != nil || req.URL.Path == "" {
+			return
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		res := rec.Result()
+		if res.StatusCode >= 500 {
+			t.Fatalf("%s %q: %d", method, path, res.StatusCode)
+		}
+		if res.Header.Get("Content-Security-Policy") == "" || res.Header.Get("Referrer-Policy") != "no-referrer" {
+			t.Fatalf("%s %q: security headers missing", method, path)
+		}
+		if res.StatusCode == 200 && strings.HasPrefix(res.Header.Get("Content-Type"), "text/html") {
+			b, _ := io.ReadAll(res.Body)
+			if method == "GET" && string(b) != string(pageBody) {
+				t.Fatalf("%s %q: HTML that is not the join page", method, path)
+			}
+		}
+	})
 }

@@ -1,0 +1,363 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { sha256 } from '@noble/hashes/sha2.js';
+import { Consultation, cutName, LineDecoder, MAX_LINE, ProtocolError, validateHostMessage } from '../src/consult.js';
+import { toHex, utf8 } from '../src/bytes.js';
+
+const enc = (s) => utf8(s);
+
+test('line decoder: lines across and within messages', () => {
+  const d = new LineDecoder();
+  assert.deepEqual(d.push(enc('{"t":"a"}\n{"t":')), [{ t: 'a' }]);
+  assert.deepEqual(d.push(enc('"b"')), []);
+  assert.deepEqual(d.push(enc('}\n\n  \n{"t":"c","x":1}\n')), [{ t: 'b' }, { t: 'c', x: 1 }]);
+  // A multi-byte character split between messages.
+  const b = enc('{"t":"ü"}\n');
+  assert.deepEqual(d.push(b.subarray(0, 8)), []);
+  assert.deepEqual(d.push(b.subarray(8)), [{ t: 'ü' }]);
+  // Byte by byte.
+  const d2 = new LineDecoder();
+  const all = [];
+  for (const x of enc('{"t":"chat","text":"a\\nb"}\n')) all.push(...d2.push(Uint8Array.of(x)));
+  assert.deepEqual(all, [{ t: 'chat', text: 'a\nb' }]);
+});
+
+test('line decoder: hostile input', () => {
+  const bad = [
+    enc('not json\n'),
+    enc('[1,2]\n'),
+    enc('"str"\n'),
+    enc('null\n'),
+    enc('{"t":5}\n'),
+    enc('{}\n'),
+    Uint8Array.of(0x7b, 0xff, 0x7d, 0x0a),
+    Uint8Array.of(0xed, 0xa0, 0x80, 0x0a), // a UTF-8 encoded surrogate
+  ];
+  for (const b of bad) assert.throws(() => new LineDecoder().push(b), ProtocolError, toHex(b));
+  // A line over 64 KiB, with or without its newline yet.
+  const long = new Uint8Array(MAX_LINE + 1).fill(0x20);
+  assert.throws(() => new LineDecoder().push(long), ProtocolError);
+  const d = new LineDecoder();
+  d.push(new Uint8Array(MAX_LINE - 10).fill(0x20));
+  assert.throws(() => d.push(new Uint8Array(20).fill(0x20)), ProtocolError);
+  // Exactly 64 KiB is fine.
+  const okLine = enc('{"t":"x","p":"' + 'a'.repeat(MAX_LINE - 16) + '"}');
+  assert.equal(okLine.length, MAX_LINE);
+  assert.equal(new LineDecoder().push(new Uint8Array([...okLine, 0x0a])).length, 1);
+  // Random bytes never throw anything but ProtocolError.
+  let seed = 1;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed);
+  for (let i = 0; i < 2000; i++) {
+    const b = new Uint8Array(rnd() % 64).map(() => (rnd() % 4 === 0 ? 0x0a : rnd() % 256));
+    try {
+      new LineDecoder().push(b);
+    } catch (e) {
+      assert.ok(e instanceof ProtocolError, String(e));
+    }
+  }
+});
+
+test('host messages: validation', () => {
+  const h = 'a'.repeat(64);
+  const ok = [
+    { t: 'hello', v: 1, role: 'host', name: 'Anna', lang: 'de', agent: 'direkt' },
+    { t: 'chat', id: 'h1', text: 'hi\nthere', ts: 1 },
+    { t: 'ask', id: 'h2', what: 'record' },
+    { t: 'ask', id: 'h3', what: 'file', name: 'a.pdf', size: 0, sha256: h.toUpperCase() },
+    { t: 'file', id: 'h3', name: 'a.pdf', size: 4 * 1024 ** 3, sha256: h, kind: 'record' },
+    { t: 'file-ok', id: 'c1', ok: false },
+    { t: 'withdraw', id: 'h2' },
+    { t: 'rejoin', token: 'x', server: 'y' },
+    { t: 'end' },
+  ];
+  for (const m of ok) assert.doesNotThrow(() => validateHostMessage(m), JSON.stringify(m));
+  assert.equal(validateHostMessage(ok[3]).sha256, h, 'hashes are compared in lower case');
+  const bad = [
+    { t: 'hello', v: 2, role: 'host' },
+    { t: 'hello', v: 1, role: 'client' },
+    { t: 'hello', v: 1, role: 'host', name: 'x'.repeat(101) },
+    { t: 'hello', v: 1, role: 'host', name: 'a\u001b[2Jb' },
+    { t: 'hello', v: 1, role: 'host', lang: 'fr' },
+    { t: 'chat', id: 'h1', text: '', ts: 1 },
+    { t: 'chat', id: 'h1', text: 'x'.repeat(4001), ts: 1 },
+    { t: 'chat', id: 'h1', text: 'x' },
+    { t: 'chat', id: '../x', text: 'x', ts: 1 },
+    { t: 'chat', id: 'h1', text: 'a\uD800', ts: 1 },
+    { t: 'ask', id: 'h2', what: 'control' },
+    { t: 'ask', id: 'h2', what: 'file', name: 'a', size: -1, sha256: h },
+    { t: 'ask', id: 'h2', what: 'file', name: 'a', size: 4 * 1024 ** 3 + 1, sha256: h },
+    { t: 'ask', id: 'h2', what: 'file', name: 'a', size: 1.5, sha256: h },
+    { t: 'ask', id: 'h2', what: 'file', name: 'a', size: 1, sha256: 'xyz' },
+    { t: 'ask', id: 'h2', what: 'file', name: 'ä'.repeat(128), size: 1, sha256: h },
+    { t: 'ask', id: 'h2', what: 'file', name: 'a\nb', size: 1, sha256: h },
+    { t: 'file', id: 'h3', name: 'a', size: 1, sha256: h, kind: 'exe' },
+    { t: 'file', id: 'x'.repeat(33), name: 'a', size: 1, sha256: h, kind: 'doc' },
+    { t: 'file-ok', id: 'c1', ok: 'yes' },
+    { t: 'answer', id: 'h2', ok: true },
+    { t: 'end', reason: 'x'.repeat(201) },
+    { t: 'run', cmd: 'calc.exe' },
+    { t: 'pointer', x: 1, y: 2 },
+  ];
+  for (const m of bad) assert.throws(() => validateHostMessage(m), ProtocolError, JSON.stringify(m).slice(0, 60));
+});
+
+test('file names are cut to 255 bytes and cleaned', () => {
+  assert.equal(cutName('a.pdf'), 'a.pdf');
+  assert.equal(cutName('a\nb.pdf'), 'a_b.pdf');
+  assert.equal(cutName(''), 'file');
+  const long = cutName('ü'.repeat(300) + '.pdf');
+  assert.ok(utf8(long).length <= 255 && long.endsWith('.pdf'));
+});
+
+// A data channel in memory, with the parts of RTCDataChannel the client uses.
+class Chan extends EventTarget {
+  constructor(label) {
+    super();
+    this.label = label;
+    this.readyState = 'open';
+    this.bufferedAmount = 0;
+    this.bufferedAmountLowThreshold = 0;
+    this.sent = [];
+    this.onmessage = null;
+    this.onclose = null;
+    this.onopen = null;
+  }
+  send(b) {
+    if (this.readyState !== 'open') throw new Error('closed');
+    this.sent.push(typeof b === 'string' ? b : new TextDecoder().decode(b));
+  }
+  close() {
+    if (this.readyState === 'closed') return;
+    this.readyState = 'closed';
+    this.onclose?.();
+    this.dispatchEvent(new Event('close'));
+  }
+  deliver(bytes) {
+    this.onmessage?.({ data: bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength) });
+  }
+  line(m) {
+    this.deliver(utf8(JSON.stringify(m) + '\n'));
+  }
+  lines() {
+    return this.sent.join('').split('\n').filter(Boolean).map((l) => JSON.parse(l));
+  }
+}
+
+class FakeSession {
+  constructor() {
+    this.closed = false;
+    this.done = [];
+    this.opened = [];
+  }
+  set onchannel(f) {
+    this.add = f;
+  }
+  ondone(f) {
+    this.done.push(f);
+  }
+  createChannel(label) {
+    const c = new Chan(label);
+    this.opened.push(c);
+    return c;
+  }
+  get maxMessageSize() {
+    return 16 << 10;
+  }
+  close() {
+    if (this.closed) return;
+    this.closed = true;
+    for (const f of this.done) f(null);
+  }
+}
+
+function setup() {
+  const session = new FakeSession();
+  const c = new Consultation({ session, name: 'Bernd', lang: 'de', agent: 'test', makeURL: () => 'blob:test' });
+  const ctl = new Chan('consult');
+  session.add(ctl);
+  ctl.line({ t: 'hello', v: 1, role: 'host', name: 'Anna', lang: 'de' });
+  return { session, c, ctl };
+}
+
+test('consultation: hello both ways, chat, record consent', () => {
+  const { c, ctl } = setup();
+  assert.equal(c.state.phase, 'connected');
+  assert.equal(c.state.host.name, 'Anna');
+  assert.deepEqual(ctl.lines()[0], { t: 'hello', v: 1, role: 'client', name: 'Bernd', lang: 'de', agent: 'test' });
+  ctl.line({ t: 'chat', id: 'h1', text: 'Hallo', ts: 5 });
+  assert.equal(c.state.chat[0].text, 'Hallo');
+  assert.ok(c.sendChat('  Guten Tag  '));
+  assert.equal(ctl.lines()[1].text, 'Guten Tag');
+  ctl.line({ t: 'ask', id: 'h2', what: 'record' });
+  assert.equal(c.state.recording, 'asked');
+  c.answer('h2', true);
+  assert.deepEqual(ctl.lines()[2], { t: 'answer', id: 'h2', ok: true });
+  assert.equal(c.state.recording, 'accepted');
+  c.answer('h2', false); // answered already: nothing more is sent
+  assert.equal(ctl.lines().length, 3);
+});
+
+test('consultation: nothing from the host is taken in without consent', () => {
+  const { session, c, ctl } = setup();
+  const data = utf8('hello file');
+  const sum = toHex(sha256(data));
+  // No ask at all: the announcement and the channel are refused, nothing shown.
+  ctl.line({ t: 'file', id: 'h5', name: 'x.bin', size: data.length, sha256: sum, kind: 'doc' });
+  const ch = new Chan('file/h5');
+  session.add(ch);
+  assert.equal(ch.readyState, 'closed');
+  assert.equal(c.state.files.length, 0);
+  // A record file without record consent: refused.
+  ctl.line({ t: 'file', id: 'h6', name: 'r.pdf', size: 1, sha256: sum, kind: 'record' });
+  assert.equal(c.state.files.length, 0);
+  // Asked and declined: refused.
+  ctl.line({ t: 'ask', id: 'h7', what: 'file', name: 'a.pdf', size: data.length, sha256: sum });
+  c.answer('h7', false);
+  ctl.line({ t: 'file', id: 'h7', name: 'a.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  assert.equal(c.state.files.length, 0);
+  // Accepted, but announced with another size: refused.
+  ctl.line({ t: 'ask', id: 'h8', what: 'file', name: 'a.pdf', size: data.length, sha256: sum });
+  c.answer('h8', true);
+  ctl.line({ t: 'file', id: 'h8', name: 'a.pdf', size: data.length + 1, sha256: sum, kind: 'doc' });
+  assert.equal(c.state.files.length, 0);
+  // A channel without the h prefix: refused.
+  const odd = new Chan('file/c1');
+  session.add(odd);
+  assert.equal(odd.readyState, 'closed');
+  const other = new Chan('screen');
+  session.add(other);
+  assert.equal(other.readyState, 'closed');
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('consultation: an accepted file is verified; a wrong hash or size is refused', () => {
+  const { session, c, ctl } = setup();
+  const data = new Uint8Array(100000).map((_, i) => i & 0xff);
+  const sum = toHex(sha256(data));
+  const offer = (id, size = data.length, hash = sum) => {
+    ctl.line({ t: 'ask', id, what: 'file', name: `${id}.pdf`, size, sha256: hash });
+    c.answer(id, true);
+    ctl.line({ t: 'file', id, name: `${id}.pdf`, size, sha256: hash, kind: 'doc' });
+    const ch = new Chan(`file/${id}`);
+    session.add(ch);
+    return ch;
+  };
+  const verdict = (id) => ctl.lines().find((m) => m.t === 'file-ok' && m.id === id);
+
+  const good = offer('h1');
+  for (let i = 0; i < data.length; i += 16384) good.deliver(data.subarray(i, i + 16384));
+  good.close();
+  const f1 = c.state.files.find((f) => f.id === 'h1');
+  assert.equal(f1.state, 'done');
+  assert.equal(f1.got, sum);
+  assert.equal(f1.url, 'blob:test');
+  assert.deepEqual(verdict('h1'), { t: 'file-ok', id: 'h1', ok: true, sha256: sum });
+
+  const tampered = offer('h2');
+  const bad = data.slice();
+  bad[500] ^= 1;
+  tampered.deliver(bad);
+  assert.equal(c.state.files.find((f) => f.id === 'h2').state, 'failed');
+  assert.equal(verdict('h2').ok, false);
+  assert.equal(c.state.files.find((f) => f.id === 'h2').url, '');
+
+  const long = offer('h3', 10, toHex(sha256(data.subarray(0, 10))));
+  long.deliver(data.subarray(0, 11));
+  assert.equal(c.state.files.find((f) => f.id === 'h3').state, 'failed');
+  assert.equal(long.readyState, 'closed');
+
+  const short = offer('h4');
+  short.deliver(data.subarray(0, 10));
+  short.close();
+  assert.equal(c.state.files.find((f) => f.id === 'h4').state, 'failed');
+  assert.equal(verdict('h4').ok, false);
+});
+
+test('consultation: a file channel that overtakes its announcement waits for it', () => {
+  const { session, c, ctl } = setup();
+  const data = utf8('record bytes');
+  const sum = toHex(sha256(data));
+  ctl.line({ t: 'ask', id: 'h1', what: 'record' });
+  c.answer('h1', true);
+  const ch = new Chan('file/h9');
+  session.add(ch); // before its "file" line
+  ch.deliver(data);
+  assert.equal(ch.readyState, 'open');
+  ctl.line({ t: 'file', id: 'h9', name: 'rec.json', size: data.length, sha256: sum, kind: 'record' });
+  const f = c.state.files.find((x) => x.id === 'h9');
+  assert.equal(f.state, 'done');
+  assert.equal(f.kind, 'record');
+});
+
+test('consultation: protocol errors end it', () => {
+  for (const first of [{ t: 'chat', id: 'h1', text: 'x', ts: 1 }, { t: 'answer', id: 'x', ok: true }]) {
+    const session = new FakeSession();
+    const c = new Consultation({ session, name: 'B', lang: 'en' });
+    const ctl = new Chan('consult');
+    session.add(ctl);
+    ctl.line(first);
+    assert.equal(c.state.phase, 'failed');
+    assert.equal(c.state.error, 'protocol');
+    assert.ok(session.closed);
+  }
+  const { session, c, ctl } = setup();
+  ctl.line({ t: 'hello', v: 1, role: 'host', name: 'again' });
+  assert.equal(c.state.phase, 'failed');
+  assert.deepEqual(ctl.lines().at(-1), { t: 'end', reason: 'protocol error' });
+  assert.ok(session.closed);
+});
+
+test('consultation: end from either side', () => {
+  {
+    const { session, c, ctl } = setup();
+    c.end();
+    assert.deepEqual(ctl.lines().at(-1), { t: 'end', reason: 'client' });
+    assert.equal(c.state.phase, 'ended');
+    assert.ok(session.closed);
+  }
+  {
+    const { session, c, ctl } = setup();
+    ctl.line({ t: 'ask', id: 'h1', what: 'record' });
+    c.answer('h1', true);
+    const data = utf8('{"v":1}');
+    ctl.line({ t: 'file', id: 'h2', name: 'r.json', size: data.length, sha256: toHex(sha256(data)), kind: 'record' });
+    ctl.line({ t: 'end', reason: 'done' });
+    assert.equal(c.state.phase, 'ended');
+    assert.ok(!session.closed, 'the announced record is still taken in');
+    const ch = new Chan('file/h2');
+    session.add(ch);
+    ch.deliver(data);
+    assert.equal(c.state.files[0].state, 'done');
+    assert.ok(session.closed);
+  }
+});
+
+test('consultation: sending a file hashes, announces, streams, closes', async () => {
+  const { session, c, ctl } = setup();
+  const data = new Uint8Array(3 * (1 << 20) + 123).map((_, i) => (i * 7) & 0xff);
+  const file = new File([data], 'bericht.pdf');
+  const p = c.sendFile(file);
+  // The channel is opened after hashing; open it when it appears.
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  const ch = session.opened[0];
+  const got = [];
+  ch.send = (b) => got.push(b.slice());
+  ch.onopen();
+  await p;
+  const ann = ctl.lines().find((m) => m.t === 'file');
+  assert.deepEqual(ann, { t: 'file', id: ann.id, name: 'bericht.pdf', size: data.length, sha256: toHex(sha256(data)), kind: 'doc' });
+  assert.equal(ch.label, `file/${ann.id}`);
+  assert.ok(ann.id.startsWith('c'));
+  assert.ok(got.every((b) => b.length <= 16 << 10));
+  const all = new Uint8Array(got.reduce((n, b) => n + b.length, 0));
+  let o = 0;
+  for (const b of got) {
+    all.set(b, o);
+    o += b.length;
+  }
+  assert.equal(toHex(sha256(all)), ann.sha256);
+  assert.equal(ch.readyState, 'closed');
+  assert.equal(c.state.files[0].state, 'sent');
+  ctl.line({ t: 'file-ok', id: ann.id, ok: true, sha256: ann.sha256 });
+  assert.equal(c.state.files[0].state, 'done');
+});
