@@ -58,11 +58,12 @@ func (d *doc) render() ([]byte, error) {
 	f.AliasNbPages("{nb}")
 	f.SetCompression(true)
 	f.SetCatalogSort(true) // deterministic output
+	// Metadata is UTF-16 text: fpdf needs valid UTF-8 (line makes it so).
 	f.SetTitle(d.l.title+" "+d.r.ID, true)
-	f.SetAuthor(d.r.Host.Name, true)
-	f.SetSubject(d.r.Host.Name+" – "+d.r.Client.Name, true)
+	f.SetAuthor(line(d.r.Host.Name), true)
+	f.SetSubject(line(d.r.Host.Name)+" – "+line(d.r.Client.Name), true)
 	if d.r.Software != "" {
-		f.SetCreator(d.r.Software, true)
+		f.SetCreator(line(d.r.Software), true)
 	}
 	f.SetLang(d.l.pdfLang)
 	f.SetCreationDate(d.r.End)

@@ -216,7 +216,7 @@ func FuzzPDF(f *testing.F) {
 	f.Add("", "", "", "")
 	f.Fuzz(func(t *testing.T, name, chat, notes, file string) {
 		r := sample(key)
-		r.Client.Name, r.Notes = name, notes
+		r.Client.Name, r.Host.Name, r.Software, r.Notes = name, chat, file, notes
 		r.Chat = append(r.Chat, Chat{From: "client", Name: name, Text: chat, At: t0})
 		r.Files[0].Name = file
 		if _, err := PDF(r); err != nil {

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 )
 
 // MaxSigned bounds the size of a signed record (Verify refuses more; Sign
@@ -64,10 +63,11 @@ func Sign(r Record, key ed25519.PrivateKey) ([]byte, error) {
 // Verify checks a signed record and returns the record and the key that
 // signed it, which is always the record's Host.Key. It is strict: the
 // envelope must have exactly the five fields, once each, in their exact
-// spelling, with canonical base64; the signature must verify; the payload
+// spelling and Sign's order, with canonical base64; the signature must verify; the payload
 // must be a valid record in exactly the canonical form Sign writes (so two
 // readers cannot see two different records in one payload). Whitespace
-// around the envelope's tokens is allowed.
+// between the envelope's tokens is allowed, nothing else that Sign would
+// not write.
 //
 // For `direkt verify`: the signer is Host (Name, Fingerprint); Digest of the
 // returned record is the SHA-256 the record's PDF prints in its footer.
@@ -77,9 +77,9 @@ func Verify(data []byte) (Record, ed25519.PublicKey, error) {
 	if len(data) > MaxSigned {
 		return Record{}, nil, fmt.Errorf("%w: %d bytes", ErrTooLarge, len(data))
 	}
-	var env envelope
-	if err := strictDecode(data, &env, envelopeFields); err != nil {
-		return Record{}, nil, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
+	env, err := parseEnvelope(data)
+	if err != nil {
+		return Record{}, nil, err
 	}
 	if env.V != Version || env.Alg != alg {
 		return Record{}, nil, fmt.Errorf("%w: v %d, alg %q", ErrUnsupported, env.V, env.Alg)
@@ -98,8 +98,10 @@ func Verify(data []byte) (Record, ed25519.PublicKey, error) {
 		return Record{}, nil, ErrBadSignature
 	}
 	// The signer vouches for p, but the signer may be hostile too.
+	// Unknown, repeated or miscased fields decode without error, but
+	// the canonical comparison below refuses them.
 	var r Record
-	if err := strictDecode(p, &r, nil); err != nil {
+	if err := json.Unmarshal(p, &r); err != nil {
 		return Record{}, nil, fmt.Errorf("%w: payload: %v", ErrMalformed, err)
 	}
 	r = normalize(r)
@@ -119,55 +121,25 @@ func Verify(data []byte) (Record, ed25519.PublicKey, error) {
 	return r, pub, nil
 }
 
-var envelopeFields = map[string]bool{"v": true, "alg": true, "key": true, "payload": true, "sig": true}
-
-// strictDecode decodes one JSON object from data into v, refusing unknown
-// fields and trailing data. When fields is set, the top-level object must
-// have exactly those field names, each once, spelled exactly (encoding/json
-// alone would take "KEY" for "key" and let a second "key" win).
-func strictDecode(data []byte, v any, fields map[string]bool) error {
-	if fields != nil {
-		if err := exactFields(data, fields); err != nil {
-			return err
-		}
+// parseEnvelope decodes the envelope. Apart from whitespace between
+// tokens it must be exactly what Sign writes: the five fields in Sign's
+// order, once each, spelled exactly, no escapes Sign would not write
+// (encoding/json alone would take "KEY" for "key" and let a second "key"
+// win).
+func parseEnvelope(data []byte) (envelope, error) {
+	var compact bytes.Buffer
+	if err := json.Compact(&compact, data); err != nil {
+		return envelope{}, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	d := json.NewDecoder(bytes.NewReader(data))
-	d.DisallowUnknownFields()
-	if err := d.Decode(v); err != nil {
-		return err
+	var env envelope
+	if err := json.Unmarshal(compact.Bytes(), &env); err != nil {
+		return envelope{}, fmt.Errorf("%w: envelope: %v", ErrMalformed, err)
 	}
-	if _, err := d.Token(); err != io.EOF {
-		return errors.New("data after the object")
+	canon, err := json.Marshal(env)
+	if err != nil || !bytes.Equal(canon, compact.Bytes()) {
+		return envelope{}, fmt.Errorf("%w: envelope is not in canonical form", ErrMalformed)
 	}
-	return nil
-}
-
-// exactFields checks that data is an object with exactly the given fields.
-func exactFields(data []byte, fields map[string]bool) error {
-	d := json.NewDecoder(bytes.NewReader(data))
-	if t, err := d.Token(); err != nil || t != json.Delim('{') {
-		return errors.New("not a JSON object")
-	}
-	seen := make(map[string]bool, len(fields))
-	for d.More() {
-		t, err := d.Token()
-		if err != nil {
-			return err
-		}
-		name, _ := t.(string)
-		if !fields[name] || seen[name] {
-			return fmt.Errorf("unexpected or repeated field %q", name)
-		}
-		seen[name] = true
-		var skip json.RawMessage
-		if err := d.Decode(&skip); err != nil {
-			return err
-		}
-	}
-	if len(seen) != len(fields) {
-		return errors.New("missing fields")
-	}
-	return nil
+	return env, nil
 }
 
 // decode64 decodes standard base64 that is exactly what Sign writes (no

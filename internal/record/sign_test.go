@@ -177,6 +177,8 @@ func TestVerifyRejects(t *testing.T) {
 		{"field in upper case", replace(`"sig"`, `"SIG"`), ErrMalformed},
 		{"unknown field", replace(`{"v":1`, `{"x":1,"v":1`), ErrMalformed},
 		{"missing field", with(func(e *envelope) {}), nil}, // placeholder replaced below
+		{"fields reordered", []byte(`{"alg":"Ed25519","v":1,` + string(bytes.TrimPrefix(signed, []byte(`{"v":1,"alg":"Ed25519",`)))), ErrMalformed},
+		{"escaped letter", replace(`"alg":"Ed25519"`, `"alg":"\u0045d25519"`), ErrMalformed},
 		{"trailing data", append(bytes.Clone(signed), "{}"...), ErrMalformed},
 		{"two envelopes", append(bytes.Clone(signed), signed...), ErrMalformed},
 		{"array", []byte(`[` + string(signed) + `]`), ErrMalformed},
@@ -215,9 +217,18 @@ func TestVerifyRejects(t *testing.T) {
 			}
 		})
 	}
-	// The untouched record still verifies (the cases above did not share state).
+	// The untouched record still verifies (the cases above did not share
+	// state), and so does one with whitespace between the tokens.
 	if _, _, err := Verify(signed); err != nil {
 		t.Fatal(err)
+	}
+	var pretty bytes.Buffer
+	if err := json.Indent(&pretty, signed, "", "  "); err != nil {
+		t.Fatal(err)
+	}
+	pretty.WriteString("\r\n")
+	if _, _, err := Verify(pretty.Bytes()); err != nil {
+		t.Errorf("indented envelope: %v", err)
 	}
 }
 
@@ -376,5 +387,17 @@ func checkVerified(t *testing.T, r Record, pub ed25519.PublicKey) {
 	}
 	if _, err := PDF(r); err != nil {
 		t.Fatalf("PDF of a verified record: %v", err)
+	}
+}
+
+func BenchmarkVerify(b *testing.B) {
+	key := testKey(1)
+	signed := mustSign(b, long(key, 300), key)
+	b.SetBytes(int64(len(signed)))
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, _, err := Verify(signed); err != nil {
+			b.Fatal(err)
+		}
 	}
 }
