@@ -107,6 +107,7 @@ func dial(ctx context.Context, opts Options, r Rejoin) (_ *Pair, err error) {
 	}
 	defer func() {
 		if err != nil {
+			err = ctxFirst(ctx, err)
 			conn.Close(moodFor(err))
 		}
 	}()
@@ -140,7 +141,12 @@ func Answer(ctx context.Context, opts Options, ring Ring, r Rejoin) (*Pair, erro
 	return answer(ctx, opts, ring, r)
 }
 
-func answer(ctx context.Context, opts Options, ring Ring, r Rejoin) (*Pair, error) {
+func answer(ctx context.Context, opts Options, ring Ring, r Rejoin) (_ *Pair, err error) {
+	defer func() {
+		if err != nil {
+			err = ctxFirst(ctx, err)
+		}
+	}()
 	channel, err := r.check()
 	if err != nil {
 		return nil, err
@@ -195,17 +201,32 @@ func prove(ctx context.Context, p *Pair, r Rejoin) (_ *Pair, err error) {
 	if p.Role == wire.RoleA {
 		peerRole = wire.RoleB
 	}
+	refused := func(err error) error {
+		if errors.Is(err, ErrTampered) {
+			return fmt.Errorf("%w: the other side refused this peer's key", ErrTampered)
+		}
+		return err
+	}
 	send := func() error {
 		sig := ed25519.Sign(r.Self, wire.RejoinProof(p.Keys.Binding, p.Role))
-		return p.Send(ctx, wire.Signal{T: wire.SignalProof, Sig: sig})
+		err := p.Send(ctx, wire.Signal{T: wire.SignalProof, Sig: sig})
+		if err != nil {
+			// The other side may have refused us and left: its reason
+			// reaches the reader just before the connection ends.
+			select {
+			case <-p.done:
+			case <-ctx.Done():
+			}
+			if why := p.Err(); why != nil {
+				err = why
+			}
+		}
+		return refused(err)
 	}
 	check := func() error {
 		s, err := p.Recv(ctx)
 		if err != nil {
-			if errors.Is(err, ErrTampered) {
-				return fmt.Errorf("%w: the other side refused this peer's key", ErrTampered)
-			}
-			return err
+			return refused(err)
 		}
 		if s.T != wire.SignalProof {
 			return fmt.Errorf("%w: expected proof, got %q", ErrTampered, s.T)
@@ -225,6 +246,16 @@ func prove(ctx context.Context, p *Pair, r Rejoin) (_ *Pair, err error) {
 		}
 	}
 	return p, nil
+}
+
+// ctxFirst makes an error that follows the end of ctx match ctx's error:
+// the WebSocket dies with the context that dialled it, so the connection
+// error may come first.
+func ctxFirst(ctx context.Context, err error) error {
+	if cerr := ctx.Err(); cerr != nil && !errors.Is(err, cerr) {
+		return fmt.Errorf("%w: %w", cerr, err)
+	}
+	return err
 }
 
 // mapRejoinError maps the server's answers to dial and answer.
