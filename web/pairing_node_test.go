@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/direkt/direkt/internal/code"
+	"github.com/direkt/direkt/internal/mitm"
 	"github.com/direkt/direkt/internal/pairing"
 	"github.com/direkt/direkt/internal/rendezvous"
 	"github.com/direkt/direkt/internal/wire"
@@ -240,5 +241,63 @@ func TestPairWithNodeWrongCode(t *testing.T) {
 	_, err = pairing.Claim(ctx, pairing.Options{Server: server}, c)
 	if !errors.Is(err, pairing.ErrUnknownCode) {
 		t.Errorf("claim after the wrong guess: %v, want ErrUnknownCode", err)
+	}
+}
+
+// TestPairWithNodeTampering puts a hostile rendezvous (internal/mitm) between
+// the Go host and the JavaScript client: a sealed frame replayed or changed on
+// its way to the client is refused, and both sides stop with "tampered".
+func TestPairWithNodeTampering(t *testing.T) {
+	needNode(t)
+	for _, tc := range []struct {
+		name string
+		evil func(f wire.Frame) []wire.Frame
+	}{
+		{"replay", func(f wire.Frame) []wire.Frame { return []wire.Frame{f, f} }},
+		{"flip", func(f wire.Frame) []wire.Frame {
+			f.Body = slices.Clone(f.Body)
+			f.Body[len(f.Body)-1] ^= 1
+			return []wire.Frame{f}
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			server := newRendezvous(t, nil)
+			// Conn 0 is the Go host (it connects first), conn 1 the client.
+			proxy := mitm.New(server, func(conn int, dir mitm.Dir, f wire.Frame) []wire.Frame {
+				if conn == 1 && dir == mitm.ToClient && f.Type == wire.TypeMessage && len(f.Body) > 2 && f.Body[1] == wire.KindSealed {
+					return tc.evil(f)
+				}
+				return []wire.Frame{f}
+			})
+			defer proxy.Close()
+			pend, err := pairing.Allocate(ctx, pairing.Options{Server: proxy.URL, Lang: code.German, Hello: wire.Signal{Name: "Anna"}})
+			if err != nil {
+				t.Fatal(err)
+			}
+			events, wait := runNode(t, ctx, proxy.URL, pend.Code().String())
+			pair, err := pend.Wait(ctx)
+			if err == nil {
+				// The client may have taken the hello before the replay:
+				// then the host learns of the refusal on its next receive.
+				defer pair.Close(wire.MoodHappy)
+				_ = pair.Send(ctx, wire.Signal{T: wire.SignalOffer, SDP: "v=0\r\n"})
+				_, err = pair.Recv(ctx)
+			}
+			if !errors.Is(err, pairing.ErrTampered) {
+				t.Errorf("Go: %v, want ErrTampered", err)
+			}
+			var last nodeEvent
+			for ev := range events {
+				last = ev
+			}
+			if last.Event != "error" || last.Kind != "tampered" {
+				t.Errorf("node ended with %+v, want a tampered error", last)
+			}
+			if err := wait(); err == nil {
+				t.Error("node exited 0")
+			}
+		})
 	}
 }
