@@ -251,6 +251,8 @@ export async function connect(o) {
   o.signal?.addEventListener('abort', stop, { once: true });
   try {
     // Channel binding: once ctl is open, our proof first, then check the host's.
+    // The host sends its proof as soon as ctl opens on its side, so listen first.
+    const proof = new Promise((resolve) => (ctl.onmessage = (ev) => resolve(ev.data)));
     await Promise.race([new Promise((resolve) => (ctl.onopen = resolve)), failed]);
     let fpB = pc.localDescription ? sdpFingerprint(pc.localDescription.sdp) : null;
     if (!fpB) {
@@ -260,7 +262,6 @@ export async function connect(o) {
       }
     }
     if (!fpA || !fpB) throw new SessionError('binding', 'no DTLS fingerprints to bind to');
-    const proof = new Promise((resolve) => (ctl.onmessage = (ev) => resolve(ev.data)));
     ctl.send(bindingProof(pair.keys.kbind, 'b', fpA, fpB));
     const got = await Promise.race([proof, failed]);
     const want = bindingProof(pair.keys.kbind, 'a', fpA, fpB);
