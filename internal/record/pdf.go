@@ -235,7 +235,11 @@ func (d *doc) times() {
 	d.section(l.timeAndPath)
 	d.row(l.start, d.both(r.Start))
 	d.row(l.end, d.both(r.End))
-	d.row(l.duration, l.dur(r.End.Sub(r.Start)))
+	if r.End.Before(r.Start) {
+		d.row(l.duration, "–")
+	} else {
+		d.row(l.duration, l.dur(r.End.Sub(r.Start)))
+	}
 	kind := l.unknown
 	switch r.Path.Kind {
 	case "direct":

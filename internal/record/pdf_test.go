@@ -238,3 +238,24 @@ func BenchmarkPDF(b *testing.B) {
 	}
 	b.ReportMetric(float64(n), "bytes/pdf")
 }
+
+// A clock set back during the consultation must not cost the record.
+func TestPDFClockSetBack(t *testing.T) {
+	key := testKey(1)
+	r := sample(key)
+	r.End = r.Start.Add(-time.Minute)
+	r.Consents[2].State, r.Consents[2].AnsweredAt = "pending", time.Time{}
+	signed := mustSign(t, r, key)
+	if _, _, err := Verify(signed); err != nil {
+		t.Fatal(err)
+	}
+	doc, err := PDF(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := extract(t, doc)
+	contains(t, text, "Bildschirm zeigen — unbeantwortet")
+	if strings.Contains(text, "Min.") || strings.Contains(text, "Sek.") {
+		t.Error("a duration printed for an end before the start")
+	}
+}

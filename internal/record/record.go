@@ -36,7 +36,7 @@ type Record struct {
 	// Path is how the peers were connected.
 	Path Path `json:"path"`
 
-	// Start and End of the consultation, host clock.
+	// Start and End of the consultation, host clock; both required.
 	Start time.Time `json:"start"`
 	End   time.Time `json:"end"`
 	// TimeZone is the host's zone for rendering local times: an IANA name
@@ -241,7 +241,9 @@ func validate(r Record) error {
 	if !validZone(r.TimeZone) {
 		return bad("time zone %q", r.TimeZone)
 	}
-	if r.Start.IsZero() || r.End.IsZero() || r.End.Before(r.Start) {
+	// End may lie before Start if the host's clock was set back meanwhile:
+	// that is no reason to lose the record.
+	if r.Start.IsZero() || r.End.IsZero() {
 		return bad("start %v and end %v", r.Start, r.End)
 	}
 	times := []time.Time{r.Start, r.End}
@@ -270,8 +272,6 @@ func validate(r Record) error {
 			return bad("consent %d about %q", i, c.What)
 		case !oneOf(c.State, "pending", "accepted", "declined", "withdrawn"):
 			return bad("consent %d state %q", i, c.State)
-		case (c.State == "pending") != c.AnsweredAt.IsZero():
-			return bad("consent %d %s with answer time %v", i, c.State, c.AnsweredAt)
 		}
 		times = append(times, c.AskedAt, c.AnsweredAt)
 	}

@@ -42,6 +42,9 @@ type Store struct {
 	root *os.Root
 	log  *slog.Logger
 
+	closeOnce sync.Once
+	closeErr  error
+
 	mu    sync.Mutex
 	cache map[string]entry // by id; mu must be held
 }
@@ -52,6 +55,7 @@ type entry struct {
 	mod  time.Time
 	info Info
 	text string // folded search text
+	bad  bool   // the file does not verify
 }
 
 // OpenStore opens the record folder dir, creating it (mode 0700) if needed,
@@ -75,8 +79,12 @@ func OpenStore(dir string) (*Store, error) {
 	return s, nil
 }
 
-// Close releases the folder. The Store must not be used afterwards.
-func (s *Store) Close() error { return s.root.Close() }
+// Close releases the folder; later calls return the first call's result.
+// The Store must not be used afterwards.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() { s.closeErr = s.root.Close() })
+	return s.closeErr
+}
 
 // Save signs r with the host's key and stores "<id>.json" and "<id>.pdf".
 // An empty r.ID becomes NewID(r.Start); a nil r.Host.Key becomes key's
@@ -273,14 +281,14 @@ func (s *Store) List(query string) ([]Info, error) {
 		if !ok || e.size != fi.Size() || !e.mod.Equal(fi.ModTime()) {
 			e, err = s.load(id)
 			if err != nil {
+				// Said once per version of the file, not on every List.
 				s.log.Warn("record: leaving out a stored record that does not verify", "id", id, "err", err)
-				delete(s.cache, id)
-				continue
+				e = entry{bad: true}
 			}
 			e.size, e.mod = fi.Size(), fi.ModTime()
 			s.cache[id] = e
 		}
-		if matches(e.text, words) {
+		if !e.bad && matches(e.text, words) {
 			out = append(out, e.info)
 		}
 	}
