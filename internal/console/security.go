@@ -110,9 +110,23 @@ func (s *Server) enter(w http.ResponseWriter, r *http.Request) {
 		HttpOnly: true,
 		SameSite: http.SameSiteStrictMode,
 	})
+	if site := r.Header.Get("Sec-Fetch-Site"); site == "cross-site" || site == "same-site" {
+		// Opened from another site's page: after an HTTP redirect the
+		// browser would still count the request chain as cross-site and
+		// withhold the SameSite=Strict cookie. A refresh from this page
+		// is same-origin, so the cookie goes along.
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte(refreshPage))
+		return
+	}
 	w.Header().Set("Location", "/")
 	w.WriteHeader(http.StatusSeeOther)
 }
+
+// refreshPage moves a browser that came from another site on to "/".
+const refreshPage = `<!doctype html><html><head><meta charset="utf-8"><meta http-equiv="refresh" content="0; url=/"><title>direkt</title></head>
+<body><p><a href="/">direkt</a></p></body></html>
+`
 
 // authorized reports whether r carries the token in our cookie or as a
 // bearer token. All cookies of our name are tried: another port on

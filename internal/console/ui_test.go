@@ -4,6 +4,10 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"fmt"
+	"html"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -301,6 +305,33 @@ func TestUIClient(t *testing.T) {
 	within(t, ctx, "known tab", chromedp.Click(css("tab-known")), chromedp.Click(css("known-rejoin")))
 	if c := b.waitCall(t, "Rejoin"); c.Args[0] != "q83vEjRWeJA+/q83vEjRWeJA==" {
 		t.Errorf("rejoin %v", c)
+	}
+	if e := errs(); len(e) > 0 {
+		t.Errorf("page errors: %s", strings.Join(e, "\n"))
+	}
+}
+
+// TestUIFromAnotherSite follows the console link from another site's page
+// (as from a web mail): the SameSite=Strict cookie must still get the user
+// in.
+func TestUIFromAnotherSite(t *testing.T) {
+	ctx := browser(t)
+	errs := pageErrors(t, ctx)
+	s := startServer(t, newTestBackend(hostState()))
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		fmt.Fprintf(w, `<!doctype html><a id="go" href="%s">console</a>`, html.EscapeString(s.URL()))
+	}))
+	defer other.Close()
+	// localhost and 127.0.0.1 are different sites.
+	link := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
+	within(t, ctx, "open the console from another site",
+		chromedp.Navigate(link),
+		chromedp.Click(chromedp.ID("go")),
+		chromedp.WaitVisible(css("code")),
+	)
+	if got := evalString(t, ctx, `location.href`); got != base(s)+"/" {
+		t.Errorf("address bar %q", got)
 	}
 	if e := errs(); len(e) > 0 {
 		t.Errorf("page errors: %s", strings.Join(e, "\n"))
