@@ -400,3 +400,30 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkTouchFull measures one change of a full list: encoding 1024
+// entries, writing, fsync and rename.
+func BenchmarkTouchFull(b *testing.B) {
+	dir := b.TempDir()
+	peers := make([]Peer, MaxEntries)
+	for i := range peers {
+		k, tk := key(0), token(0)
+		k[0], k[1], tk[0], tk[1] = byte(i), byte(i>>8), byte(i), byte(i>>8)
+		peers[i] = Peer{Key: k, Name: fmt.Sprint("Kundin ", i), Token: tk, Added: t0}
+	}
+	data, _ := encode(peers)
+	if err := os.WriteFile(filepath.Join(dir, PeersFile), data, 0o600); err != nil {
+		b.Fatal(err)
+	}
+	s, err := Open(dir, PeersFile)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		if err := s.Touch(peers[7].Key, t0); err != nil {
+			b.Fatal(err)
+		}
+	}
+}

@@ -639,3 +639,38 @@ func TestRejoinArguments(t *testing.T) {
 		t.Errorf("Listen without a server: %v", err)
 	}
 }
+
+// BenchmarkRejoin measures a whole reconnection on loopback: dial, ring,
+// answer, CPace, confirmation, hellos and proofs on both sides.
+func BenchmarkRejoin(b *testing.B) {
+	rv := rendezvous.New(rendezvous.Config{Logger: quiet, AllocsPerMinute: 1 << 20, ClaimsPerMinute: 1 << 20})
+	hs := httptest.NewServer(rv.Handler())
+	defer func() { rv.Close(); hs.Close() }()
+	hostPub, hostPriv, _ := ed25519.GenerateKey(nil)
+	clientPub, clientPriv, _ := ed25519.GenerateKey(nil)
+	token := NewToken()
+	ch, _ := Channel(token)
+	ctx := context.Background()
+	l, err := Listen(ctx, opts(hs.URL, "host"), []string{ch})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	b.ReportAllocs()
+	for b.Loop() {
+		res := dialAsync(ctx, func(ctx context.Context) (*Pair, error) {
+			return Dial(ctx, opts(hs.URL, "client"), Rejoin{Token: token, Self: clientPriv, Peer: hostPub})
+		})
+		ring := <-l.Rings()
+		hp, err := Answer(ctx, opts(hs.URL, "host"), ring, Rejoin{Token: token, Self: hostPriv, Peer: clientPub})
+		if err != nil {
+			b.Fatal(err)
+		}
+		r := <-res
+		if r.err != nil {
+			b.Fatal(r.err)
+		}
+		hp.Close(wire.MoodHappy)
+		r.pair.Close(wire.MoodHappy)
+	}
+}

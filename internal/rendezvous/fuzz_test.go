@@ -3,6 +3,7 @@ package rendezvous
 import (
 	"bytes"
 	"encoding/base64"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -146,4 +147,35 @@ func FuzzFrames(f *testing.F) {
 			}
 		}
 	})
+}
+
+// BenchmarkListenFull measures the server's side of the largest listen
+// frame: parsing it and replacing a full set of channels.
+func BenchmarkListenFull(b *testing.B) {
+	s := New(Config{Logger: slog.New(slog.DiscardHandler), AllocsPerMinute: 1 << 30})
+	defer s.Close()
+	if _, ok := s.admit("bench"); !ok {
+		b.Fatal("admit refused")
+	}
+	defer s.release("bench")
+	c := newConn(s, nil, httptest.NewRequest("GET", wire.MailboxPath, nil), "bench", func() {})
+	frames := make([][]byte, 2)
+	for k := range frames {
+		chans := make([]string, wire.MaxListenChannels)
+		for i := range chans {
+			chans[i] = fmt.Sprintf("%016x%016x", k, i)
+		}
+		frames[k], _ = wire.Frame{Type: wire.TypeListen, Channels: chans}.Marshal()
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(len(frames[0])))
+	i := 0
+	for b.Loop() {
+		s.handleFrame(c, websocket.MessageText, frames[i%2])
+		<-c.out // the listening reply
+		i++
+	}
+	if c.finishing {
+		b.Fatal("the listener was dropped")
+	}
 }
