@@ -18,7 +18,7 @@ const (
 	marginBottom = 24.0
 	textW        = pageW - 2*marginX
 	lineH        = 5.0
-	labelW       = 46.0 // label column of key/value rows
+	labelW       = 52.0 // label column of key/value rows
 	timeW        = 22.0 // time column of the chat and consent lists
 	nameW        = 38.0 // name column of the chat
 )
@@ -170,9 +170,9 @@ func (d *doc) mono(label, value string) {
 	f := d.f
 	d.need(lineH)
 	f.SetX(marginX)
-	d.font("", 9)
+	d.font("B", 10)
 	f.CellFormat(labelW, lineH, fit(f, pdfLine(label), labelW), "", 0, "L", false, 0, "")
-	f.SetFont("Courier", "", 8.5)
+	f.SetFont("Courier", "", 8) // a SHA-256 in hex fits one line
 	f.MultiCell(textW-labelW, lineH, pdfLine(value), "", "L", false)
 	d.font("", 10)
 }
