@@ -36,6 +36,10 @@ func (s *Server) postFile(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	dl := newStreamDeadline(w)
+	// The answer comes only after the whole upload: no write deadline
+	// until then (the read side has its rolling one).
+	dl.rc.SetWriteDeadline(time.Time{})
+	defer dl.rc.SetWriteDeadline(time.Now().Add(writeTimeout))
 	size := int64(-1)
 	for {
 		part, err := mr.NextPart()

@@ -207,6 +207,48 @@ func TestUploadStreams(t *testing.T) {
 	}
 }
 
+// slowReader trickles r out in small pieces.
+type slowReader struct {
+	r     io.Reader
+	pause time.Duration
+}
+
+func (s slowReader) Read(p []byte) (int, error) {
+	time.Sleep(s.pause) // a slow client, not synchronisation
+	return s.r.Read(p[:min(len(p), 4096)])
+}
+
+// TestUploadOutlivesTimeouts: an upload slower than the server's read and
+// write timeouts completes, and gets its answer, while it makes progress.
+func TestUploadOutlivesTimeouts(t *testing.T) {
+	b := newTestBackend(connectedState())
+	s, err := New(Config{Backend: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.srv.ReadTimeout = 300 * time.Millisecond
+	s.srv.WriteTimeout = 300 * time.Millisecond
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(t.Context()) }()
+	defer func() { s.Close(); <-done }()
+
+	const n = 40 << 10 // 10 pieces, 80 ms apart
+	start := time.Now()
+	res, body := postMultipart(t, s, []part{
+		{name: "size", body: strings.NewReader(strconv.Itoa(n))},
+		{name: "file", filename: "slow.bin", body: slowReader{&pattern{n}, 80 * time.Millisecond}},
+	})
+	if res.StatusCode != 204 {
+		t.Fatalf("%d %s after %v", res.StatusCode, body, time.Since(start))
+	}
+	if up := b.Uploads(); len(up) != 1 || up[0].Read != n || up[0].SHA256 != patternSHA(n) {
+		t.Errorf("uploads %+v", up)
+	}
+	if time.Since(start) < 600*time.Millisecond {
+		t.Errorf("upload took only %v: the test proves nothing", time.Since(start))
+	}
+}
+
 func TestDownload(t *testing.T) {
 	st := connectedState()
 	st.Files = []File{
