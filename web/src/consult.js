@@ -91,11 +91,15 @@ export class LineDecoder {
 const isID = (s) => typeof s === 'string' && /^[A-Za-z0-9_-]{1,32}$/.test(s);
 const isHex256 = (s) => typeof s === 'string' && /^[0-9a-fA-F]{64}$/.test(s);
 const runes = (s) => [...s].length;
-const okText = (s, max) => typeof s === 'string' && runes(s) <= max && validText(s);
+// Text from the host is accepted as Go's internal/consult accepts it (any
+// well-formed text within its limit) and shown with control characters
+// replaced; the page only ever puts it into textContent.
+const okText = (s, max) => typeof s === 'string' && runes(s) <= max && wellFormed(s);
 const optText = (s, max) => s === undefined || okText(s, max);
+const shown = (s) => [...s].map((c) => (validText(c) ? c : '\uFFFD')).join('');
 
 function checkFileFields(m) {
-  if (typeof m.name !== 'string' || m.name === '' || utf8(m.name).length > 255 || !validText(m.name)) {
+  if (typeof m.name !== 'string' || m.name === '' || utf8(m.name).length > 255 || !wellFormed(m.name)) {
     throw new ProtocolError(`${m.t}: file name`);
   }
   if (!Number.isSafeInteger(m.size) || m.size < 0 || m.size > MAX_FILE) throw new ProtocolError(`${m.t}: file size`);
@@ -113,7 +117,7 @@ export function validateHostMessage(m) {
       if (m.v !== 1 || m.role !== 'host') throw new ProtocolError('hello: not a version 1 host');
       if (!okText(m.name ?? '', 100) || !optText(m.agent, 200)) throw new ProtocolError('hello: name or agent');
       if (m.lang !== undefined && m.lang !== 'de' && m.lang !== 'en') throw new ProtocolError('hello: lang');
-      return { t: 'hello', name: m.name ?? '', lang: m.lang ?? '', agent: m.agent ?? '' };
+      return { t: 'hello', name: shown(m.name ?? ''), lang: m.lang ?? '', agent: shown(m.agent ?? '') };
     case 'chat':
       if (!isID(m.id)) throw new ProtocolError('chat: id');
       if (typeof m.text !== 'string' || m.text === '' || runes(m.text) > 4000 || !wellFormed(m.text)) {
@@ -125,7 +129,7 @@ export function validateHostMessage(m) {
       if (!isID(m.id)) throw new ProtocolError('ask: id');
       if (m.what === 'file') {
         checkFileFields(m);
-        return { t: 'ask', id: m.id, what: 'file', name: m.name, size: m.size, sha256: m.sha256.toLowerCase() };
+        return { t: 'ask', id: m.id, what: 'file', name: shown(m.name), size: m.size, sha256: m.sha256.toLowerCase() };
       }
       if (m.what !== 'record' && m.what !== 'screen') throw new ProtocolError('ask: what');
       return { t: 'ask', id: m.id, what: m.what };
@@ -133,7 +137,7 @@ export function validateHostMessage(m) {
       if (!isID(m.id)) throw new ProtocolError('file: id');
       checkFileFields(m);
       if (m.kind !== 'doc' && m.kind !== 'record') throw new ProtocolError('file: kind');
-      return { t: 'file', id: m.id, name: m.name, size: m.size, sha256: m.sha256.toLowerCase(), kind: m.kind };
+      return { t: 'file', id: m.id, name: shown(m.name), size: m.size, sha256: m.sha256.toLowerCase(), kind: m.kind };
     case 'file-ok':
       if (!isID(m.id) || typeof m.ok !== 'boolean') throw new ProtocolError('file-ok: id or ok');
       if (m.sha256 !== undefined && m.sha256 !== '' && !isHex256(m.sha256)) throw new ProtocolError('file-ok: sha256');

@@ -72,11 +72,14 @@ test('host messages: validation', () => {
   ];
   for (const m of ok) assert.doesNotThrow(() => validateHostMessage(m), JSON.stringify(m));
   assert.equal(validateHostMessage(ok[3]).sha256, h, 'hashes are compared in lower case');
+  // Control characters are shown as U+FFFD, never passed on.
+  assert.equal(validateHostMessage({ t: 'hello', v: 1, role: 'host', name: 'a\u001b[2Jb' }).name, 'a\uFFFD[2Jb');
+  assert.equal(validateHostMessage({ t: 'file', id: 'h1', name: 'a\nb', size: 1, sha256: h, kind: 'doc' }).name, 'a\uFFFDb');
   const bad = [
     { t: 'hello', v: 2, role: 'host' },
     { t: 'hello', v: 1, role: 'client' },
     { t: 'hello', v: 1, role: 'host', name: 'x'.repeat(101) },
-    { t: 'hello', v: 1, role: 'host', name: 'a\u001b[2Jb' },
+    { t: 'hello', v: 1, role: 'host', name: 'a\uD800b' },
     { t: 'hello', v: 1, role: 'host', lang: 'fr' },
     { t: 'chat', id: 'h1', text: '', ts: 1 },
     { t: 'chat', id: 'h1', text: 'x'.repeat(4001), ts: 1 },
@@ -89,7 +92,7 @@ test('host messages: validation', () => {
     { t: 'ask', id: 'h2', what: 'file', name: 'a', size: 1.5, sha256: h },
     { t: 'ask', id: 'h2', what: 'file', name: 'a', size: 1, sha256: 'xyz' },
     { t: 'ask', id: 'h2', what: 'file', name: 'ä'.repeat(128), size: 1, sha256: h },
-    { t: 'ask', id: 'h2', what: 'file', name: 'a\nb', size: 1, sha256: h },
+    { t: 'ask', id: 'h2', what: 'file', name: '', size: 1, sha256: h },
     { t: 'file', id: 'h3', name: 'a', size: 1, sha256: h, kind: 'exe' },
     { t: 'file', id: 'x'.repeat(33), name: 'a', size: 1, sha256: h, kind: 'doc' },
     { t: 'file-ok', id: 'c1', ok: 'yes' },
