@@ -36,9 +36,10 @@ const (
 	maxChatBytes = 16 << 20 // transcript: text bytes plus chatOverhead per message
 	chatOverhead = 64
 	maxAsks      = 1000
-	maxFiles     = 1000 // files announced plus files refused
-	// maxOrphans bounds the file channels waiting for their "file".
-	maxOrphans = 16
+	maxFiles     = 1000 // files announced plus files and channels refused
+	// maxOrphans bounds the file channels waiting for their "file" (the
+	// session queues at most 64 unaccepted channels, too).
+	maxOrphans = 64
 	// maxRecordFile bounds a record file a client takes in: the record's
 	// JSON and PDF are far smaller, and a record is consented to as a whole,
 	// not per file.
@@ -401,7 +402,15 @@ func (c *Consultation) finishLocked(kind endKind, by Role, reason string, err er
 }
 
 func (c *Consultation) protocolError(err error) {
-	c.finish(endProtocol, 0, "protocol error: "+strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": "), err)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.protocolErrorLocked(err)
+}
+
+// protocolErrorLocked ends the consultation for a protocol violation. mu
+// must be held.
+func (c *Consultation) protocolErrorLocked(err error) {
+	c.finishLocked(endProtocol, 0, "protocol error: "+strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": "), err)
 }
 
 func (c *Consultation) lost(err error) {
@@ -656,8 +665,7 @@ func (c *Consultation) onChannel(ch *session.Channel) {
 	c.chans[ch] = struct{}{}
 	if !isFile || checkID(id) != nil || id[0] != c.role.peer().prefix() {
 		c.log.Debug("refusing a channel this consultation does not use")
-		c.eventLocked(EventRefused, "", "channel", "a channel this consultation does not use")
-		c.closeLaterLocked(ch)
+		c.refuseChannelLocked(ch, "", "a channel this consultation does not use")
 		return
 	}
 	f := c.fileByID[id]
@@ -668,8 +676,7 @@ func (c *Consultation) onChannel(ch *session.Channel) {
 	case f != nil || c.refused[id]:
 		c.closeLaterLocked(ch) // refused, or a second channel for a file
 	case len(c.orphans) >= maxOrphans:
-		c.eventLocked(EventRefused, id, "channel", "too many file channels without an announcement")
-		c.closeLaterLocked(ch)
+		c.refuseChannelLocked(ch, id, "too many file channels without an announcement")
 	default:
 		// The "file" may still be on its way: the two travel on different
 		// streams and are handled by different goroutines.
@@ -694,10 +701,22 @@ func (c *Consultation) orphanWait(id string, ch *session.Channel) {
 	}
 	delete(c.orphans, id)
 	c.log.Debug("refusing a file channel without an announcement", "id", id)
-	c.eventLocked(EventRefused, id, "channel", "a file channel without an announcement")
-	c.changedLocked()
+	c.refuseChannelLocked(ch, id, "a file channel without an announcement")
 	c.mu.Unlock()
-	c.closeChan(ch)
+}
+
+// refuseChannelLocked closes a channel the peer opened without the right to,
+// notes it, and ends the consultation when a peer keeps doing it. mu must
+// be held.
+func (c *Consultation) refuseChannelLocked(ch *session.Channel, id, why string) {
+	c.closeLaterLocked(ch)
+	c.refusals++
+	if c.refusals > maxFiles {
+		c.protocolErrorLocked(perr("more than %d refused files and channels", maxFiles))
+		return
+	}
+	c.eventLocked(EventRefused, id, "channel", why)
+	c.changedLocked()
 }
 
 // closeLaterLocked closes ch in a goroutine (Close may wait for the peer).

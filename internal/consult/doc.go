@@ -3,6 +3,20 @@
 // and answers, files both ways with hashes, the record handed to the client,
 // and ending everything at once.
 //
-// consult is a service: it uses session.Session and session.Channel only,
-// never pion, pairing or anything above it.
+// Consent is enforced where it matters, on the client: a host file arrives
+// only for an ask the client accepted, with the accepted name, size and
+// SHA-256, and a record only after the client accepted "record"; anything
+// else is refused, its channel closed and nothing stored. No message can do
+// anything else to the other computer. Every line from the peer is validated
+// (message.go); a violation ends the consultation with ErrProtocol.
+//
+// One Consultation owns these goroutines, all stopped and waited for before
+// Done is closed: the reader and the writer of the "consult" channel, the
+// acceptor of the peer's channels, a watcher of the session, one per file in
+// flight, and the reaper that ends it all.
+//
+// consult is a service: it uses session.Session and session.Channel, and
+// transfer.SanitizeName for the peer's file names, and nothing else of
+// direkt's; it must never import pion, pairing, or anything above it (app,
+// console, cli).
 package consult
