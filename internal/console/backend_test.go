@@ -267,7 +267,7 @@ func startServer(t *testing.T, b Backend) *Server {
 
 // client is an HTTP client of its own, so no keep-alive goroutines outlive
 // the test.
-func client(t *testing.T) *http.Client {
+func client(t testing.TB) *http.Client {
 	tr := &http.Transport{}
 	t.Cleanup(tr.CloseIdleConnections)
 	return &http.Client{

@@ -25,7 +25,7 @@ type part struct {
 
 // postMultipart streams parts to POST /api/files through a pipe, so the
 // client never holds the body either.
-func postMultipart(t *testing.T, s *Server, parts []part) (*http.Response, []byte) {
+func postMultipart(t testing.TB, s *Server, parts []part) (*http.Response, []byte) {
 	t.Helper()
 	pr, pw := io.Pipe()
 	mw := multipart.NewWriter(pw)
@@ -418,5 +418,30 @@ func checkSafeName(t *testing.T, in, got string) {
 	}
 	if safeFilename(got) != got {
 		t.Fatalf("safeFilename not idempotent on %q: %q", got, safeFilename(got))
+	}
+}
+
+// BenchmarkUpload measures an upload through the console over loopback into
+// a backend that hashes it.
+func BenchmarkUpload(b *testing.B) {
+	tb := newTestBackend(connectedState())
+	s, err := New(Config{Backend: tb})
+	if err != nil {
+		b.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- s.Serve(b.Context()) }()
+	defer func() { s.Close(); <-done }()
+	const n = 16 << 20
+	b.SetBytes(n)
+	b.ReportAllocs()
+	for b.Loop() {
+		res, body := postMultipart(b, s, []part{
+			{name: "size", body: strings.NewReader(strconv.Itoa(n))},
+			{name: "file", filename: "bench.bin", body: &pattern{n}},
+		})
+		if res.StatusCode != 204 {
+			b.Fatalf("%d %s", res.StatusCode, body)
+		}
 	}
 }

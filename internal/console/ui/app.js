@@ -124,7 +124,9 @@ function show(id, on) {
 
 function render(st) {
   const first = state === null;
+  const phaseChanged = !first && state.phase !== st.phase;
   state = st;
+  if (phaseChanged && tab === 'records') loadRecords(); // a record may have been written
   const host = st.role === 'host';
   const b = document.body;
   b.dataset.state = st.phase || 'idle';
