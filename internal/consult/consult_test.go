@@ -556,3 +556,42 @@ func TestSpoolRemovedAtEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestEndMidFile: ending stops a file in flight at once on both sides; the
+// receiver keeps nothing of it.
+func TestEndMidFile(t *testing.T) {
+	leakCheck(t)
+	cc := clientConfig(t)
+	host, client := startPair(t, hostConfig(t), cc)
+	data := pseudo(32<<20, 8)
+	id, err := host.SendFile("gross.bin", int64(len(data)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, client, "the ask", func(s Snapshot) bool { return len(s.Asks) == 1 })
+	if err := client.Answer(id, true); err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, client, "bytes arriving", func(s Snapshot) bool { f, _ := fileByID(s, id); return f.Done > 0 })
+	start := time.Now()
+	if err := client.End("Abbruch"); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, host)
+	t.Logf("both ended %v after End", time.Since(start))
+	for _, c := range []*Consultation{host, client} {
+		s := c.Snapshot()
+		if f, _ := fileByID(s, id); f.State != FileFailed {
+			t.Errorf("%s: file %+v", c.role, f)
+		}
+		if s.EndReason != "Abbruch" || c.Err() != nil {
+			t.Errorf("%s: reason %q, err %v", c.role, s.EndReason, c.Err())
+		}
+	}
+	if names := storedFiles(t, cc.DataDir, dirFiles); len(names) != 0 {
+		t.Errorf("client kept %v", names)
+	}
+	if err := host.SendRecord("r", []byte("{}"), nil); !errors.Is(err, ErrNoConsent) && !errors.Is(err, ErrEnded) {
+		t.Errorf("SendRecord after the end: %v", err)
+	}
+}
