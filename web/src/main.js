@@ -129,8 +129,11 @@ async function join(input, { fromPath = false } = {}) {
     return fail(e.kind ?? 'other');
   }
   busy = null;
-  document.body.dataset.path = session.path.kind;
-  text('path', `${t[session.path.kind]} (${session.path.local}↔${session.path.remote}${session.path.proto ? ' ' + session.path.proto : ''})`);
+  showPath(session.path);
+  // The path may change (ICE switches pairs) or turn out to be the relay
+  // once the host's relay candidate arrived: look again now and then.
+  const poll = setInterval(async () => showPath(await session.refreshPath()), 2000);
+  session.ondone(() => clearInterval(poll));
   text('self-name', selfName);
   consultation = new Consultation({
     session,
@@ -141,6 +144,11 @@ async function join(input, { fromPath = false } = {}) {
   });
   setState('connected');
   render();
+}
+
+function showPath(p) {
+  document.body.dataset.path = p.kind;
+  text('path', `${t[p.kind]} (${p.local}↔${p.remote}${p.proto ? ' ' + p.proto : ''})`);
 }
 
 function render() {

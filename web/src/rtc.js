@@ -35,8 +35,26 @@ export function sdpFingerprint(sdp) {
   return fp;
 }
 
-/** pathOf reads the selected candidate pair from getStats: {kind: "direct"|"relay", local, remote, proto}. */
-export async function pathOf(pc) {
+/**
+ * relayAddress returns "ip:port" of a relay candidate line, or null. A
+ * browser often learns the host's relay address as peer-reflexive (its
+ * checks arrive before the signalled candidate), so the signalled relay
+ * addresses tell what such a candidate really is.
+ */
+export function relayAddress(line) {
+  const f = line.replace(/^a=/, '').split(' ');
+  const typ = f.indexOf('typ');
+  if (typ !== 6 || f[7] !== 'relay') return null;
+  return `${f[4].toLowerCase()}:${f[5]}`;
+}
+
+/**
+ * pathOf reads the selected candidate pair from getStats: {kind:
+ * "direct"|"relay", local, remote, proto}. relays holds the host's relay
+ * addresses ("ip:port"); a peer-reflexive remote candidate at one of them
+ * is the relay.
+ */
+export async function pathOf(pc, relays = new Set()) {
   const stats = await pc.getStats();
   let pair = null;
   stats.forEach((s) => {
@@ -51,7 +69,8 @@ export async function pathOf(pc) {
   const l = stats.get(pair.localCandidateId);
   const r = stats.get(pair.remoteCandidateId);
   const local = l?.candidateType ?? '';
-  const remote = r?.candidateType ?? '';
+  let remote = r?.candidateType ?? '';
+  if (remote === 'prflx' && r && relays.has(`${String(r.address ?? r.ip).toLowerCase()}:${r.port}`)) remote = 'relay';
   const proto = l?.relayProtocol || l?.protocol || '';
   return { kind: local === 'relay' || remote === 'relay' ? 'relay' : 'direct', local, remote, proto };
 }
@@ -74,6 +93,8 @@ export class Session {
   #done = false;
   #ondone = [];
   #abort = new AbortController();
+  /** @type {Set<string>} the host's relay candidates, "ip:port" */
+  relays = new Set();
 
   constructor(pc, pair) {
     this.#pc = pc;
@@ -124,6 +145,17 @@ export class Session {
   get maxMessageSize() {
     const m = this.#pc.sctp?.maxMessageSize;
     return Math.min(Number.isFinite(m) && m > 0 ? m : 16 << 10, 64 << 10);
+  }
+
+  /** refreshPath reads the selected pair again (ICE may switch pairs, or learn what a candidate was). */
+  async refreshPath() {
+    if (this.#done) return this.path;
+    try {
+      this.path = (await pathOf(this.#pc, this.relays)) ?? this.path;
+    } catch {
+      // closed meanwhile
+    }
+    return this.path;
   }
 
   /** finish ends the session with err (null for a local close). */
@@ -209,6 +241,10 @@ export async function connect(o) {
         case 'offer': {
           if (remoteSet) break; // renegotiation is not part of the protocol
           fpA = sdpFingerprint(sig.sdp);
+          for (const line of sig.sdp.split(/\r?\n/)) {
+            const ra = line.startsWith('a=candidate:') ? relayAddress(line) : null;
+            if (ra && s.relays.size < 64) s.relays.add(ra);
+          }
           if (!fpA) throw new SessionError('tampered', 'the offer has no SHA-256 DTLS fingerprint');
           await pc.setRemoteDescription({ type: 'offer', sdp: sig.sdp });
           remoteSet = true;
@@ -221,6 +257,8 @@ export async function connect(o) {
           break;
         }
         case 'cand': {
+          const ra = relayAddress(sig.c);
+          if (ra && s.relays.size < 64) s.relays.add(ra);
           const init = { candidate: sig.c, sdpMid: sig.mid ?? null, sdpMLineIndex: sig.idx ?? null };
           if (remoteSet) addCandidate(init);
           else if (pending.length < 256) pending.push(init);
@@ -272,7 +310,7 @@ export async function connect(o) {
     // The ctl channel lives as long as the SCTP association: when the host
     // closes the connection, it closes.
     ctl.onclose = () => s.finish(new SessionError('peer-gone', 'the connection closed'));
-    s.path = (await pathOf(pc)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
+    s.path = (await pathOf(pc, s.relays)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
     return s;
   } catch (e) {
     s.finish(e);

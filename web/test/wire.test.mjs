@@ -253,3 +253,12 @@ test('mailbox frames from the server: strict parsing', () => {
   assert.equal(w.addFrame(Uint8Array.from([1, 1])), '{"type":"add","body":"AQE="}');
   assert.equal(w.closeFrame('scary'), '{"type":"close","mood":"scary"}');
 });
+
+test('relay candidates are recognised by address', async () => {
+  const { relayAddress } = await import('../src/rtc.js');
+  assert.equal(relayAddress('candidate:1 1 udp 16777215 203.0.113.5 49152 typ relay raddr 0.0.0.0 rport 0'), '203.0.113.5:49152');
+  assert.equal(relayAddress('a=candidate:1 1 UDP 16777215 2001:DB8::1 3478 typ relay'), '2001:db8::1:3478');
+  assert.equal(relayAddress('candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host'), null);
+  assert.equal(relayAddress('candidate:1 1 udp 1 192.0.2.1 5000 typ'), null);
+  assert.equal(relayAddress('garbage'), null);
+});
