@@ -87,8 +87,9 @@ func Generate(nameplate string, l Lang) (Code, error) {
 // upper case and decomposed forms too); any run of spaces, hyphens (also
 // Unicode dashes), underscores, dots or commas between the parts; a missing
 // separator between the number and the first word; surrounding whitespace and
-// quotes; and a join URL ("https://host/j/47-nordsee-tulpe" or
-// "https://host/j#47-nordsee-tulpe"), of which it takes the fragment or else
+// quotes; and a join URL ("https://host/j/47#nordsee-tulpe" as direkt writes
+// them, "https://host/j/47-nordsee-tulpe" or "https://host/j#47-nordsee-tulpe"),
+// of which it takes the nameplate segment with the fragment, the fragment, or else
 // the last path segment.
 //
 // It checks that the code is a nameplate followed by WordCount words of one
@@ -251,21 +252,26 @@ func extract(s string) (string, error) {
 	if !looksLikeURL(s) {
 		return s, nil
 	}
-	part := ""
 	rest, frag, _ := strings.Cut(s, "#")
-	if strings.TrimSpace(frag) != "" {
-		part = frag
-	} else {
-		rest, _, _ = strings.Cut(rest, "?")
-		if _, after, ok := strings.Cut(rest, "://"); ok {
-			rest = after
+	rest, _, _ = strings.Cut(rest, "?")
+	if _, after, ok := strings.Cut(rest, "://"); ok {
+		rest = after
+	}
+	last := ""
+	segs := strings.Split(rest, "/")
+	// segs[0] is the host (or empty for a path "/j/..."): never the code.
+	for i := len(segs) - 1; i > 0 && last == ""; i-- {
+		if strings.TrimSpace(segs[i]) != "" {
+			last = segs[i]
 		}
-		segs := strings.Split(rest, "/")
-		// segs[0] is the host (or empty for a path "/j/..."): never the code.
-		for i := len(segs) - 1; i > 0 && part == ""; i-- {
-			if strings.TrimSpace(segs[i]) != "" {
-				part = segs[i]
-			}
+	}
+	part := last
+	if frag = strings.TrimSpace(frag); frag != "" {
+		part = frag
+		// direkt's links keep the nameplate in the path and the secret
+		// words in the fragment: https://host/j/47#nordsee-tulpe.
+		if last != "" && strings.Trim(last, "0123456789") == "" {
+			part = last + "-" + frag
 		}
 	}
 	part, err := unescape(part)

@@ -386,3 +386,17 @@ func TestLogsHideWords(t *testing.T) {
 		t.Errorf("log lacks the public parts: %s", buf.String())
 	}
 }
+
+func TestParseFragmentLink(t *testing.T) {
+	for _, in := range []string{
+		"https://direkt.example/j/47#nordsee-tulpe",
+		"http://192.168.1.5:8080/j/47#Nordsee-Tulpe",
+		"/j/47#nordsee tulpe",
+		"direkt.example/j/47/#nordsee-tulpe",
+	} {
+		c, err := Parse(in)
+		if err != nil || c.String() != "47-nordsee-tulpe" {
+			t.Errorf("Parse(%q) = %v, %v; want 47-nordsee-tulpe", in, c, err)
+		}
+	}
+}

@@ -115,21 +115,25 @@ function pathUnescape(s) {
 function extract(s) {
   s = trimFunc(s, (ch) => isSpace(ch) || QUOTES.includes(ch));
   if (!looksLikeURL(s)) return { text: s, valid: true };
-  let part = '';
   const hash = s.indexOf('#');
   let rest = hash < 0 ? s : s.slice(0, hash);
-  const frag = hash < 0 ? '' : s.slice(hash + 1);
-  if (trimSpace(frag) !== '') {
+  const frag = trimSpace(hash < 0 ? '' : s.slice(hash + 1));
+  const q = rest.indexOf('?');
+  if (q >= 0) rest = rest.slice(0, q);
+  const sch = rest.indexOf('://');
+  if (sch >= 0) rest = rest.slice(sch + 3);
+  const segs = rest.split('/');
+  let last = '';
+  // segs[0] is the host (or empty for a path "/j/..."): never the code.
+  for (let i = segs.length - 1; i > 0 && last === ''; i--) {
+    if (trimSpace(segs[i]) !== '') last = segs[i];
+  }
+  let part = last;
+  if (frag !== '') {
     part = frag;
-  } else {
-    const q = rest.indexOf('?');
-    if (q >= 0) rest = rest.slice(0, q);
-    const sch = rest.indexOf('://');
-    if (sch >= 0) rest = rest.slice(sch + 3);
-    const segs = rest.split('/');
-    for (let i = segs.length - 1; i > 0 && part === ''; i--) {
-      if (trimSpace(segs[i]) !== '') part = segs[i];
-    }
+    // direkt's links keep the nameplate in the path and the secret words in
+    // the fragment: https://host/j/47#nordsee-tulpe.
+    if (last !== '' && /^[0-9]+$/.test(last)) part = `${last}-${frag}`;
   }
   const u = pathUnescape(part);
   if (!/[0-9０-９]/u.test(u.text)) throw new CodeError('empty', { link: true });
