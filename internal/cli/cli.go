@@ -12,6 +12,8 @@ import (
 	"log/slog"
 	"os"
 	"time"
+
+	"github.com/direkt/direkt/internal/version"
 )
 
 // Env is what a command may touch of the process: its streams, environment
@@ -45,16 +47,16 @@ func Std() Env {
 const usageText = `direkt connects two computers directly by a short code.
 
 Usage:
+  direkt host [flags]              start a consultation: a code, a join link, the console
+  direkt join [flags] [CODE]       join a consultation (or reconnect to a known host)
   direkt send [flags] PATH...      send files or folders; prints a code
   direkt receive [flags] [CODE]    receive with the code from the sender
   direkt server [flags]            run a rendezvous and relay server
+  direkt verify FILE.json          check a signed consultation record
   direkt version                   print the version
 
 Run "direkt COMMAND -h" for a command's flags.
 `
-
-// Version is set at build time with -ldflags "-X ...cli.Version=...".
-var Version = "dev"
 
 // Main runs the direkt command with args (without the program name) and
 // returns the process exit code.
@@ -78,8 +80,14 @@ func Main(ctx context.Context, args []string, env Env) int {
 		run = runReceive
 	case "server":
 		run = runServer
+	case "host":
+		run = runHost
+	case "join":
+		run = runJoin
+	case "verify":
+		run = runVerify
 	case "version", "--version":
-		fmt.Fprintln(env.Stdout, "direkt", Version)
+		fmt.Fprintln(env.Stdout, "direkt", version.Version)
 		return exitOK
 	case "help", "-h", "--help":
 		fmt.Fprint(env.Stdout, usageText)

@@ -15,6 +15,10 @@ const (
 	EventProgress  = "progress"
 	EventDone      = "done"
 	EventError     = "error"
+	// EventEnded: a consultation ended (host and join).
+	EventEnded = "ended"
+	// EventConsole: where the console listens (join; host puts it in code).
+	EventConsole = "console"
 )
 
 // Error kinds of the --json contract.

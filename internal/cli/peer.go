@@ -128,22 +128,26 @@ func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Sessio
 		pair.Close(wire.MoodErrory)
 		return nil, err
 	}
-	path := s.Path()
+	p.reportConnected(s.Path(), pair.Phrase, pair.Peer.Name)
+	return s, nil
+}
+
+// reportConnected emits the connected event and tells the person.
+func (p *peer) reportConnected(path session.Path, phrase, peerName string) {
 	p.ev.emit(EventConnected, map[string]any{
 		"path":   path.Kind(),
 		"local":  path.Local,
 		"remote": path.Remote,
 		"proto":  path.Proto,
-		"phrase": pair.Phrase,
-		"peer":   pair.Peer.Name,
+		"phrase": phrase,
+		"peer":   peerName,
 	})
 	how := "directly"
 	if !path.Direct {
 		how = "through the relay"
 	}
-	p.say("Connected %s to %q (%s↔%s over %s).", how, pair.Peer.Name, path.Local, path.Remote, path.Proto)
-	p.say("Check phrase: %s", pair.Phrase)
-	return s, nil
+	p.say("Connected %s to %q (%s↔%s over %s).", how, peerName, path.Local, path.Remote, path.Proto)
+	p.say("Check phrase: %s   (compare it with the other side by voice)", phrase)
 }
 
 // progress returns the transfer progress callback: events in json mode, a bar

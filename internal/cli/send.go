@@ -95,10 +95,12 @@ func (p *peer) send(ctx context.Context, paths []string, lang code.Lang) error {
 	}
 	c := pend.Code().String()
 	if local != nil {
-		if err := local.Announce(ctx, pend.Code().Nameplate); err != nil {
+		stop, err := local.Announce(ctx, pend.Code().Nameplate)
+		if err != nil {
 			pend.Close()
 			return err
 		}
+		defer stop()
 	}
 	p.ev.emit(EventCode, map[string]any{"code": c})
 	p.say("Sending %d file(s), %s. Code:\n\n    %s\n\nOn the other computer run:  direkt receive %s", len(man.Files), formatBytes(man.Total), c, c)

@@ -15,6 +15,7 @@ import (
 	"github.com/direkt/direkt/internal/relay"
 	"github.com/direkt/direkt/internal/rendezvous"
 	"github.com/direkt/direkt/internal/wire"
+	"github.com/direkt/direkt/web"
 )
 
 func runServer(ctx context.Context, args []string, env Env) int {
@@ -141,6 +142,7 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 	}
 	cleanup = append(cleanup, func() { rl.Close() })
 	rv := rendezvous.New(rendezvous.Config{
+		Pages: web.Handler(),
 		ICEServers: func(r *http.Request, now time.Time) []wire.ICEServer {
 			return rl.ICEServers(requestHost(r), now)
 		},
@@ -236,14 +238,15 @@ func primaryIP() net.IP {
 // errNoLocalServer: no server given and none found on the local network.
 var errNoLocalServer = errors.New("no --server given and no sender found on the local network for this code (set --server or $DIREKT_SERVER if the sender uses one)")
 
-// localServer is the rendezvous and relay a sender runs in-process when no
+// localServer is the rendezvous and relay a peer runs in-process when no
 // server is configured, announced on the local network by mDNS.
 type localServer struct {
-	URL   string
-	st    *stack
-	log   *slog.Logger
-	mu    sync.Mutex
-	annou *discovery.Announcer
+	// URL is how this process reaches it; JoinBase is how others on the
+	// LAN reach its join page.
+	URL      string
+	JoinBase string
+	st       *stack
+	log      *slog.Logger
 }
 
 func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, error) {
@@ -259,34 +262,32 @@ func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, erro
 	if err != nil {
 		return nil, fmt.Errorf("local server: %w", err)
 	}
-	port := st.HTTPAddr.(*net.TCPAddr).Port
-	return &localServer{URL: "http://127.0.0.1:" + strconv.Itoa(port), st: st, log: log}, nil
+	port := strconv.Itoa(st.HTTPAddr.(*net.TCPAddr).Port)
+	lan := "127.0.0.1"
+	if ip := primaryIP(); ip != nil {
+		lan = ip.String()
+	}
+	return &localServer{
+		URL:      "http://127.0.0.1:" + port,
+		JoinBase: "http://" + net.JoinHostPort(lan, port) + web.PagePath,
+		st:       st,
+		log:      log,
+	}, nil
 }
 
-// Announce makes the nameplate findable on the local network.
-func (l *localServer) Announce(ctx context.Context, nameplate string) error {
+// Announce makes the nameplate findable on the local network until stop.
+func (l *localServer) Announce(ctx context.Context, nameplate string) (stop func(), err error) {
 	a, err := discovery.Announce(ctx, discovery.Announcement{
 		Port:      l.st.HTTPAddr.(*net.TCPAddr).Port,
 		Nameplate: nameplate,
 	}, &discovery.Options{Logger: l.log})
 	if err != nil {
-		return fmt.Errorf("announce on the local network: %w", err)
+		return nil, fmt.Errorf("announce on the local network: %w", err)
 	}
-	l.mu.Lock()
-	l.annou = a
-	l.mu.Unlock()
-	return nil
+	return func() { a.Close() }, nil
 }
 
-func (l *localServer) Close() error {
-	l.mu.Lock()
-	a := l.annou
-	l.mu.Unlock()
-	if a != nil {
-		a.Close()
-	}
-	return l.st.Close()
-}
+func (l *localServer) Close() error { return l.st.Close() }
 
 // findLocalServer looks the nameplate up by mDNS and returns the URL of the
 // sender's embedded server.

@@ -54,6 +54,7 @@ var rules = map[string]rule{
 	"internal/app":         {anyOwn: true, notOwn: []string{"internal/cli", "internal/mitm", "internal/deptest", "internal/browsertest"}, anyExternal: true},
 	"web":                  {},
 	"internal/browsertest": {external: []string{"github.com/chromedp/"}},
+	"internal/version":     {},
 	"internal/deptest":     {},
 	"internal/e2e":         {},
 	"cmd/direkt":           {own: []string{"internal/cli"}},

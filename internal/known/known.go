@@ -16,6 +16,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 	"unicode"
@@ -421,13 +422,18 @@ func writeAtomic(path string, data []byte) (err error) {
 	return nil
 }
 
-// KeyString is the console's id of a key: standard base64.
-func KeyString(key ed25519.PublicKey) string { return base64.StdEncoding.EncodeToString(key) }
+// KeyString is the console's id of a key: unpadded URL-safe base64.
+func KeyString(key ed25519.PublicKey) string { return base64.RawURLEncoding.EncodeToString(key) }
 
 // ParseKey reads a KeyString back; it fails with ErrInvalid unless the
 // result is KeySize bytes.
 func ParseKey(s string) (ed25519.PublicKey, error) {
-	b, err := base64.StdEncoding.DecodeString(s)
+	// URL-safe, so it fits a URL path segment; the standard alphabet is
+	// accepted too.
+	b, err := base64.RawURLEncoding.DecodeString(strings.TrimRight(s, "="))
+	if err != nil {
+		b, err = base64.StdEncoding.DecodeString(s)
+	}
 	if err != nil || len(b) != KeySize {
 		return nil, fmt.Errorf("%w: key %.60q", ErrInvalid, s)
 	}
