@@ -81,9 +81,14 @@ func BenchmarkFile64MiB(b *testing.B) {
 		if f, _ := fileByID(s, id); f.State != FileDone {
 			b.Fatalf("file %+v", f)
 		}
+		// Keep the disk bounded: drop the received file and the host's
+		// spooled copy (kept for OpenFile until the end).
 		f, _ := fileByID(client.Snapshot(), id)
 		if err := os.Remove(f.Path); err != nil {
 			b.Fatal(err)
 		}
+		host.mu.Lock()
+		host.st.remove(host.fileByID[id].spool)
+		host.mu.Unlock()
 	}
 }
