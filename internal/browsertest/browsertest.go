@@ -86,3 +86,30 @@ func New(t testing.TB, opts Options) context.Context {
 	})
 	return ctx
 }
+
+// StepTimeout bounds one Do.
+const StepTimeout = 30 * time.Second
+
+// Do runs one action, bounded by StepTimeout, and fails the test on error.
+// ctx must be a tab that has run before (New and Tab do that).
+func Do[T any](t testing.TB, ctx context.Context, a chromedp.Action[T]) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, StepTimeout)
+	defer cancel()
+	v, err := chromedp.Run(sctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
+
+// Tab opens another tab in the browser of ctx, closed when the test ends.
+func Tab(t testing.TB, ctx context.Context) context.Context {
+	t.Helper()
+	tab, cancel := chromedp.NewContext(ctx)
+	t.Cleanup(cancel)
+	if _, err := chromedp.Run(tab, chromedp.Navigate("about:blank")); err != nil {
+		t.Fatalf("open a tab: %v", err)
+	}
+	return tab
+}

@@ -503,6 +503,7 @@ func (c *Consultation) teardown() {
 	c.cancel()
 	c.mu.Lock()
 	c.closing = true
+	c.changedLocked() // wakes senders waiting for a verdict
 	chans := make([]*session.Channel, 0, len(c.chans)+1)
 	for ch := range c.chans {
 		chans = append(chans, ch)

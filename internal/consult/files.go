@@ -246,9 +246,15 @@ func (c *Consultation) send(f *fileState, sent <-chan error) {
 			return
 		}
 	}
-	// Close waits until the receiver has everything and closed its side.
+	// Keep the channel open until the receiver's verdict (see copyIn), or
+	// the end of the consultation, or verdictWait.
+	c.waitFor(verdictWait, func() bool { return f.verdict || f.final() || c.closing || c.ctx.Err() != nil })
 	c.closeChan(ch)
 }
+
+// verdictWait bounds how long a sender keeps a file's channel open waiting
+// for the receiver's verdict.
+const verdictWait = 2 * time.Minute
 
 // receive takes an accepted file's bytes from its channel: exactly the
 // announced size, then EOF, with the announced SHA-256. A good file is
@@ -311,15 +317,12 @@ func (c *Consultation) copyIn(f *fileState, ch *session.Channel, w io.Writer, h 
 			return "connection lost", false
 		}
 	}
-	k, err := ch.Read(buf[:1])
-	switch {
-	case k > 0:
-		return "more bytes than announced", true
-	case errors.Is(err, io.EOF):
-		return "", true
-	default:
-		return "connection lost", false
-	}
+	// The verdict follows at the announced size, not at the sender's close:
+	// the sender keeps the channel open until it has the verdict, because a
+	// browser may drop messages it has not yet handed to the page when the
+	// stream is reset right behind them. Whatever the sender might write
+	// after the size is never read: the receiver closes the channel.
+	return "", true
 }
 
 // received records a received file's outcome and queues the verdict.

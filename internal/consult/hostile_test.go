@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -230,6 +231,31 @@ func TestHostileHostRecordLimit(t *testing.T) {
 
 var data4 = []byte("fourth")
 
+// TestHostileHostMoreBytes: the receiver takes exactly the announced size,
+// gives its verdict and closes the channel; what a sender writes beyond the
+// size is never read and never stored.
+func TestHostileHostMoreBytes(t *testing.T) {
+	leakCheck(t)
+	data := pseudo(100<<10, 5)
+	raw, client, cc := rawHostAndClient(t)
+	askAccepted(t, raw, client, "h1", "a.bin", data)
+	raw.send(fileJSON("h1", "a.bin", data, KindDoc))
+	raw.sendFile("h1", append(data[:len(data):len(data)], []byte("trailing garbage")...))
+	if v := raw.next(tFileOK); v.ID != "h1" || !*v.OK || v.SHA256 != sum(data) {
+		t.Fatalf("verdict %+v, want ok with the announced digest", v)
+	}
+	s := waitSnap(t, client, "the file", func(s Snapshot) bool { f, _ := fileByID(s, "h1"); return f.State == FileDone })
+	f, _ := fileByID(s, "h1")
+	got, err := os.ReadFile(f.Path)
+	if err != nil || !bytes.Equal(got, data) {
+		t.Fatalf("stored %d bytes (%v), want exactly the announced %d", len(got), err, len(data))
+	}
+	if names := storedFiles(t, cc.DataDir, dirFiles); len(names) != 1 {
+		t.Errorf("stored %v", names)
+	}
+	expectAlive(t, raw, client)
+}
+
 func TestHostileHostBadBytes(t *testing.T) {
 	data := pseudo(100<<10, 4)
 	cases := []struct {
@@ -238,7 +264,6 @@ func TestHostileHostBadBytes(t *testing.T) {
 		why  string
 	}{
 		{"fewer bytes", data[:len(data)-1], "fewer bytes than announced"},
-		{"more bytes", append(data[:len(data):len(data)], 0), "more bytes than announced"},
 		{"wrong hash", append(data[:len(data)-1:len(data)-1], ^data[len(data)-1]), "SHA-256 mismatch: the file was damaged or altered"},
 		{"nothing", nil, "fewer bytes than announced"},
 	}

@@ -107,7 +107,7 @@ export class Session {
         return;
       }
       if (this.#onchannel) this.#onchannel(dc);
-      else if (this.#queued.length < 64) this.#queued.push(dc);
+      else if (this.#queued.length < 64) this.#queued.push(hold(dc));
       else dc.close();
     };
   }
@@ -125,7 +125,7 @@ export class Session {
     this.#onchannel = f;
     const q = this.#queued;
     this.#queued = [];
-    for (const dc of q) f(dc);
+    for (const held of q) release(held, f);
   }
 
   /** ondone(f) calls f(err) once the session ended (at once if it already did). */
@@ -319,4 +319,24 @@ export async function connect(o) {
     clearTimeout(timeout);
     o.signal?.removeEventListener('abort', stop);
   }
+}
+
+// A channel that arrives before anyone listens keeps what it receives: a
+// message event nobody handles is lost, and the host writes the moment the
+// channel is open.
+function hold(dc) {
+  const held = { dc, msgs: [], closed: false };
+  dc.onmessage = (ev) => held.msgs.push(ev.data);
+  dc.onclose = () => (held.closed = true);
+  return held;
+}
+
+/** release hands a held channel to f, then replays what arrived meanwhile. */
+function release(held, f) {
+  const { dc } = held;
+  dc.onmessage = null;
+  dc.onclose = null;
+  f(dc);
+  for (const data of held.msgs) dc.dispatchEvent(new MessageEvent('message', { data }));
+  if (held.closed) dc.dispatchEvent(new Event('close'));
 }
