@@ -82,6 +82,18 @@ func TestBrowserConsultation(t *testing.T) {
 		t.Helper()
 		browsertest.Do(t, ctx, a)
 	}
+	// DIREKT_SCREENSHOTS=dir saves the README's pictures along the way.
+	shot := func(ctx context.Context, name string) {
+		t.Helper()
+		dir := os.Getenv("DIREKT_SCREENSHOTS")
+		if dir == "" {
+			return
+		}
+		png := browsertest.Do(t, ctx, chromedp.CaptureScreenshot())
+		if err := os.WriteFile(filepath.Join(dir, name+".png"), png, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
 	text := func(ctx context.Context, s string) string {
 		t.Helper()
 		return browsertest.Do(t, ctx, chromedp.Text(sel(s)))
@@ -93,6 +105,8 @@ func TestBrowserConsultation(t *testing.T) {
 	if got := text(console, `[data-testid=code]`); got != codeEv.str("code") {
 		t.Errorf("console shows code %q, want %q", got, codeEv.str("code"))
 	}
+	do(console, chromedp.WaitVisible(sel(`[data-testid=qr]`)))
+	shot(console, "console-waiting")
 
 	// The client opens the link: connected, same check phrase as the host.
 	do(client, chromedp.Navigate(joinURL))
@@ -141,11 +155,13 @@ func TestBrowserConsultation(t *testing.T) {
 	if n := browsertest.Do(t, client, chromedp.Evaluate[int](`document.querySelectorAll('[data-testid^="download-"]').length`)); n != 0 {
 		t.Fatalf("the browser offers %d downloads before it accepted anything", n)
 	}
+	shot(client, "join-consent")
 	do(client, chromedp.Click(sel(`[data-testid=accept-`+fileAsk+`]`)))
 	do(client, chromedp.WaitVisible(sel(`[data-testid=download-`+fileAsk+`]`)))
 	if got := text(client, `[data-testid=sha256-`+fileAsk+`]`); !strings.Contains(got, sha(content)) {
 		t.Errorf("browser shows SHA-256 %q, want %s", got, sha(content))
 	}
+	shot(console, "console-connected")
 	// Saving the download gives the bytes that were sent.
 	dl := t.TempDir()
 	if _, err := chromedp.CallBrowser(client, browser.SetDownloadBehavior, browser.SetDownloadBehaviorParams{
