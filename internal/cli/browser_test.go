@@ -248,3 +248,34 @@ func waitFor(t *testing.T, ctx context.Context, cond func() bool) {
 		}
 	}
 }
+
+// TestBrowserLANHost: with no server configured, `direkt host` runs the
+// rendezvous and relay itself and its join link points to this computer's
+// LAN address; a browser on the network joins through it.
+func TestBrowserLANHost(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	host := run(t, ctx, "host", "", "host", "--json", "--no-browser", "--name", "Adviser", "--lang", "en", "--data", t.TempDir())
+	codeEv := host.next(ctx, EventCode)
+	joinURL := codeEv.str("join_url")
+	u, err := url.Parse(joinURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h := u.Hostname(); h == "127.0.0.1" || h == "localhost" {
+		t.Fatalf("LAN join link %q points to loopback", joinURL)
+	}
+	b := browsertest.New(t, browsertest.Options{})
+	browsertest.Do(t, b, chromedp.Navigate(joinURL))
+	browsertest.Do(t, b, chromedp.WaitVisible(sel(`body[data-state=connected]`)))
+	conn := host.next(ctx, EventConnected)
+	if got := browsertest.Do(t, b, chromedp.Text(sel(`[data-testid=phrase]`))); got != conn.str("phrase") {
+		t.Fatalf("phrase %q, host %q", got, conn.str("phrase"))
+	}
+	// The client ends: Esc ends everything at once.
+	browsertest.Do(t, b, chromedp.KeyEvent("\x1b"))
+	browsertest.Do(t, b, chromedp.WaitVisible(sel(`body[data-state=ended]`)))
+	if e := host.next(ctx, EventEnded); !strings.Contains(e.str("reason"), "client") {
+		t.Errorf("host heard end %v", e)
+	}
+}
