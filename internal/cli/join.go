@@ -132,11 +132,17 @@ func (p *peer) join(ctx context.Context, cf consoleFlags, pos []string, rejoin s
 		} else {
 			runErr = j.Run(ctx, c)
 		}
-		if runErr == nil && keep {
-			p.say("Press Ctrl-C to close the console.")
-			<-ctx.Done()
+		if runErr != nil || !keep {
+			return runErr
 		}
-		return runErr
+		// The console stays: it can reconnect to a known host from here.
+		p.say("The console stays open (known hosts can be reconnected from it). Press Ctrl-C to close it.")
+		for ctx.Err() == nil {
+			if err := j.Idle(ctx); err != nil && ctx.Err() == nil {
+				p.say("Reconnection failed: %s", sentence(err))
+			}
+		}
+		return nil
 	})
 }
 
