@@ -101,7 +101,6 @@ func (p *peer) join(ctx context.Context, cf consoleFlags, pos []string, rejoin s
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	ended := make(chan struct{})
 	cfg.OnEvent = func(e app.Event) {
 		switch e.Kind {
 		case "connected":
@@ -112,7 +111,6 @@ func (p *peer) join(ctx context.Context, cf consoleFlags, pos []string, rejoin s
 			if e.Record != "" {
 				p.say("Your copy of the record (%s) is in %s.", e.Record, cfg.DataDir)
 			}
-			close(ended)
 		}
 	}
 	j, err := app.NewJoin(cfg)
