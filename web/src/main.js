@@ -9,6 +9,7 @@
 import WORDS from 'direkt:words';
 import { Codes, CodeError } from './code.js';
 import { Consultation } from './consult.js';
+import { browserName } from './agent.js';
 import { codeFromInput, codeFromLocation } from './link.js';
 import { claim } from './pairing.js';
 import { connect } from './rtc.js';
@@ -139,7 +140,7 @@ async function join(input, { fromPath = false } = {}) {
     session,
     name: selfName,
     lang,
-    agent: navigator.userAgent,
+    agent: browserName(navigator.userAgent),
     onchange: render,
   });
   setState('connected');
@@ -294,3 +295,4 @@ function start() {
 }
 
 start();
+
