@@ -348,3 +348,159 @@ func TestConsultationByCode(t *testing.T) {
 	checkPhases(t, "host", hp.list(), []string{PhaseIdle, PhaseWaiting, PhasePairing, PhaseConnected, PhaseEnded, PhaseWaiting}, PhaseIdle, PhasePairing)
 	checkPhases(t, "client", jp.list(), []string{PhaseIdle, PhasePairing, PhaseConnected, PhaseEnded}, PhaseIdle)
 }
+
+// newPair makes a host (asking for a record if askRecord) and a client on
+// one rendezvous server, starts the host and joins it by code.
+func newPair(t *testing.T, ctx context.Context, askRecord bool) (h *Host, j *Join, hcfg, jcfg Config, hev, jev *events, joined <-chan error) {
+	t.Helper()
+	server := newRendezvous(t, 0)
+	hev, jev = new(events), new(events)
+	hcfg = peerConfig(t, server, "Anna Berater", hev)
+	hcfg.AskRecord = askRecord
+	jcfg = peerConfig(t, server, "Carl Kunde", jev)
+	var err error
+	if h, err = NewHost(hcfg); err != nil {
+		t.Fatal(err)
+	}
+	if j, err = NewJoin(jcfg); err != nil {
+		t.Fatal(err)
+	}
+	startHost(t, ctx, h)
+	_, _, joined = pairByCode(t, ctx, h, j)
+	return h, j, hcfg, jcfg, hev, jev, joined
+}
+
+// answerRecord waits for the host's record ask and answers it.
+func answerRecord(t *testing.T, ctx context.Context, h *Host, j *Join, ok bool) {
+	t.Helper()
+	st := waitState(t, ctx, j, "the record ask", func(st console.State) bool {
+		_, ok := findAsk(st, "record", "pending")
+		return ok
+	})
+	a, _ := findAsk(st, "record", "pending")
+	if err := j.Answer(a.ID, ok); err != nil {
+		t.Fatalf("Answer record: %v", err)
+	}
+	want := map[bool]string{true: "accepted", false: "declined"}[ok]
+	waitState(t, ctx, h, "record "+want, func(st console.State) bool { return st.Recording == want })
+}
+
+// chatBoth exchanges one message each way and waits until both sides have
+// both.
+func chatBoth(t *testing.T, ctx context.Context, h *Host, j *Join, hostText, clientText string) {
+	t.Helper()
+	if err := h.Chat(hostText); err != nil {
+		t.Fatal(err)
+	}
+	if err := j.Chat(clientText); err != nil {
+		t.Fatal(err)
+	}
+	both := func(st console.State) bool { return hasChat(st, "host", hostText) && hasChat(st, "client", clientText) }
+	waitState(t, ctx, h, "the chat", both)
+	waitState(t, ctx, j, "the chat", both)
+}
+
+// noRecords checks that a peer keeps no record, on disk or in its lists.
+func noRecords(t *testing.T, b console.Backend, dir string) {
+	t.Helper()
+	st := b.State()
+	if st.Record != nil {
+		t.Errorf("%s shows record %s", st.Role, st.Record.ID)
+	}
+	if list, err := b.Records(""); err != nil || len(list) != 0 {
+		t.Errorf("%s lists records %+v, %v", st.Role, list, err)
+	}
+	if names := dirNames(t, filepath.Join(dir, "records")); len(names) != 0 {
+		t.Errorf("%s's records folder holds %v", st.Role, names)
+	}
+}
+
+// TestRecordDeclined: a client that declines the record gets none, and the
+// host keeps none.
+func TestRecordDeclined(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	h, j, hcfg, jcfg, hev, _, joined := newPair(t, ctx, true)
+	answerRecord(t, ctx, h, j, false)
+	chatBoth(t, ctx, h, j, "Guten Tag.", "No record, please.")
+	if err := h.SetNotes("Kunde lehnt Protokoll ab."); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, ctx, joined); err != nil {
+		t.Errorf("Join.Run: %v", err)
+	}
+	waitState(t, ctx, h, "ended", phaseIs(PhaseEnded))
+	waitState(t, ctx, j, "ended", phaseIs(PhaseEnded))
+	if e := hev.wait(t, ctx, "ended", nil); e.Record != "" {
+		t.Errorf("host ended event names record %q", e.Record)
+	}
+	noRecords(t, h, hcfg.DataDir)
+	noRecords(t, j, jcfg.DataDir)
+}
+
+// TestRecordOff: a host that does not ask keeps no record.
+func TestRecordOff(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	h, j, hcfg, jcfg, _, _, joined := newPair(t, ctx, false)
+	chatBoth(t, ctx, h, j, "Guten Tag.", "Hello.")
+	if st := j.State(); st.Recording != "off" || len(st.Asks) != 0 {
+		t.Errorf("client: recording %q, asks %+v; want off and none", st.Recording, st.Asks)
+	}
+	if err := h.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, ctx, joined); err != nil {
+		t.Errorf("Join.Run: %v", err)
+	}
+	waitState(t, ctx, h, "ended", phaseIs(PhaseEnded))
+	noRecords(t, h, hcfg.DataDir)
+	noRecords(t, j, jcfg.DataDir)
+}
+
+// TestClientEnds: when the client ends, the host still writes the record
+// the client accepted, but the client gets no copy: the copy travels
+// before "end", and the client's "end" closes the connection. This is the
+// expected behaviour; the client can ask the adviser for the record.
+func TestClientEnds(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	h, j, hcfg, jcfg, hev, jev, joined := newPair(t, ctx, true)
+	answerRecord(t, ctx, h, j, true)
+	chatBoth(t, ctx, h, j, "Guten Tag.", "I have to go.")
+	if err := j.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, ctx, joined); err != nil {
+		t.Errorf("Join.Run: %v", err)
+	}
+	const reason = "the client ended the consultation"
+	hs := waitState(t, ctx, h, "ended with a record", func(st console.State) bool { return st.Phase == PhaseEnded && st.Record != nil })
+	js := waitState(t, ctx, j, "ended", phaseIs(PhaseEnded))
+	for _, st := range []console.State{hs, js} {
+		if st.EndReason != reason {
+			t.Errorf("%s: end reason %q, want %q", st.Role, st.EndReason, reason)
+		}
+	}
+	signed, err := os.ReadFile(filepath.Join(hcfg.DataDir, "records", hs.Record.ID+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec, _, err := record.Verify(signed)
+	if err != nil {
+		t.Fatalf("record: %v", err)
+	}
+	if len(rec.Chat) != 2 || rec.Chat[1].Text != "I have to go." {
+		t.Errorf("record chat %+v, want the two messages", rec.Chat)
+	}
+	if e := hev.wait(t, ctx, "ended", nil); e.Record != hs.Record.ID || e.Reason != reason {
+		t.Errorf("host ended event %+v", e)
+	}
+	if e := jev.wait(t, ctx, "ended", nil); e.Record != "" || e.Reason != reason {
+		t.Errorf("client ended event %+v, want no record", e)
+	}
+	noRecords(t, j, jcfg.DataDir)
+}
