@@ -183,25 +183,36 @@ func (b *base) consultation() (*consult.Consultation, error) {
 	return b.cur.cons, nil
 }
 
-// connect builds the session over a pairing and starts the consultation.
-func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Role, askRecord bool) (*live, error) {
-	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
-	defer cancel()
-	policy := b.cfg.Policy
+// ConnectSession builds the session over a finished pairing; ctx bounds the
+// setup. Either side may insist on the relay: a peer whose hello asks for it
+// gets it on both ends, so that both report the same path. On failure it
+// leaves the mailbox (mood errory).
+func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Policy, loopback bool, log *slog.Logger) (*session.Session, error) {
 	if pair.Peer.Path == wire.PathRelay {
 		policy = session.PolicyRelay
 	}
-	sess, err := session.Connect(cctx, session.Config{
+	sess, err := session.Connect(ctx, session.Config{
 		Role:            pair.Role,
 		Signaller:       pair,
 		ICEServers:      pair.ICEServers,
 		Policy:          policy,
 		BindingKey:      pair.Keys.Binding,
-		IncludeLoopback: b.cfg.IncludeLoopback,
-		Logger:          b.log,
+		IncludeLoopback: loopback,
+		Logger:          log,
 	})
 	if err != nil {
 		pair.Close(wire.MoodErrory)
+		return nil, err
+	}
+	return sess, nil
+}
+
+// connect builds the session over a pairing and starts the consultation.
+func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Role, askRecord bool) (*live, error) {
+	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
+	defer cancel()
+	sess, err := ConnectSession(cctx, pair, b.cfg.Policy, b.cfg.IncludeLoopback, b.log)
+	if err != nil {
 		return nil, err
 	}
 	path := sess.Path()

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/direkt/direkt/internal/app"
 	"github.com/direkt/direkt/internal/identity"
 	"github.com/direkt/direkt/internal/pairing"
 	"github.com/direkt/direkt/internal/session"
@@ -109,23 +110,8 @@ func (p *peer) hello(app string) wire.Signal {
 func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Session, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
-	policy := p.policy
-	// Either side may insist on a path: a relay request from the peer forces
-	// relay on both ends, so that the report is the same on both.
-	if pair.Peer.Path == "relay" {
-		policy = session.PolicyRelay
-	}
-	s, err := session.Connect(cctx, session.Config{
-		Role:            pair.Role,
-		Signaller:       pair,
-		ICEServers:      pair.ICEServers,
-		Policy:          policy,
-		BindingKey:      pair.Keys.Binding,
-		IncludeLoopback: p.flags.loopback,
-		Logger:          p.log,
-	})
+	s, err := app.ConnectSession(cctx, pair, p.policy, p.flags.loopback, p.log)
 	if err != nil {
-		pair.Close(wire.MoodErrory)
 		return nil, err
 	}
 	p.reportConnected(s.Path(), pair.Phrase, pair.Peer.Name)
