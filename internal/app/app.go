@@ -130,7 +130,11 @@ type live struct {
 	peerKey ed25519.PublicKey // nil for a browser
 	path    *session.Path
 	phrase  string
-	ended   bool
+	ended   bool // guarded by base.mu
+	// endReq carries End's reason to the goroutine that runs this
+	// consultation. It belongs to this consultation, so that a late or
+	// repeated End never reaches the next one.
+	endReq chan string
 }
 
 // base is what Host and Join share: configuration, state and the console
@@ -175,12 +179,58 @@ func (b *base) setPhase(phase, errText string) {
 
 // consultation returns the running consultation, or ErrNotNow.
 func (b *base) consultation() (*consult.Consultation, error) {
+	l, err := b.running()
+	if err != nil {
+		return nil, err
+	}
+	return l.cons, nil
+}
+
+// running returns the running consultation, or ErrNotNow.
+func (b *base) running() (*live, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.cur == nil || b.cur.cons == nil || b.cur.ended {
 		return nil, ErrNotNow
 	}
-	return b.cur.cons, nil
+	return b.cur, nil
+}
+
+// requestEnd asks the goroutine running the consultation to end it with
+// reason. Repeated requests coalesce.
+func (b *base) requestEnd(reason string) error {
+	l, err := b.running()
+	if err != nil {
+		return err
+	}
+	select {
+	case l.endReq <- reason:
+	default:
+	}
+	return nil
+}
+
+// reset forgets the last consultation before the next one starts.
+func (b *base) reset() {
+	b.mu.Lock()
+	b.cur, b.code, b.joinURL, b.notes, b.lastRec = nil, "", "", "", nil
+	b.endReason, b.started, b.ended = "", time.Time{}, time.Time{}
+	b.mu.Unlock()
+}
+
+// consultErr maps the consultation's refusals onto what the console
+// answers: an action after the end is ErrNotNow (409), an unknown id
+// ErrNotFound (404).
+func consultErr(err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, consult.ErrEnded):
+		return fmt.Errorf("%w: %w", ErrNotNow, err)
+	case errors.Is(err, consult.ErrUnknownID):
+		return fmt.Errorf("%w: %w", ErrNotFound, err)
+	}
+	return err
 }
 
 // ConnectSession builds the session over a finished pairing; ctx bounds the
@@ -229,7 +279,7 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 		pair.Close(wire.MoodErrory)
 		return nil, err
 	}
-	l := &live{pair: pair, sess: sess, cons: cons, path: &path, phrase: pair.Phrase}
+	l := &live{pair: pair, sess: sess, cons: cons, path: &path, phrase: pair.Phrase, endReq: make(chan string, 1)}
 	if len(pair.Peer.ID) == ed25519.PublicKeySize {
 		l.peerKey = ed25519.PublicKey(pair.Peer.ID)
 	}
@@ -249,9 +299,15 @@ func (b *base) follow(ctx context.Context, l *live) {
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	changed := l.cons.Changed(fctx)
+	// The consultation may have changed between connect and this
+	// subscription (an answer, a chat): the console must hear of it.
+	b.notify()
 	for {
 		select {
-		case <-changed:
+		case _, ok := <-changed:
+			if !ok {
+				changed = nil // closed with fctx: ctx.Done is ready too
+			}
 			b.notify()
 			continue
 		case <-l.cons.Done():
@@ -343,7 +399,7 @@ func (b *base) Chat(text string) error {
 	if err != nil {
 		return err
 	}
-	return c.Chat(text)
+	return consultErr(c.Chat(text))
 }
 
 // SendFile offers a file to the other side.
@@ -353,7 +409,7 @@ func (b *base) SendFile(name string, size int64, r io.Reader) error {
 		return err
 	}
 	_, err = c.SendFile(name, size, r)
-	return err
+	return consultErr(err)
 }
 
 // OpenFile opens a file of the current (or last) consultation.

@@ -345,7 +345,7 @@ func TestConsultationByCode(t *testing.T) {
 
 	hp.stop()
 	jp.stop()
-	checkPhases(t, "host", hp.list(), []string{PhaseIdle, PhaseWaiting, PhasePairing, PhaseConnected, PhaseEnded, PhaseWaiting}, PhaseIdle, PhasePairing)
+	checkPhases(t, "host", hp.list(), []string{PhaseIdle, PhaseWaiting, PhasePairing, PhaseConnected, PhaseEnded, PhaseIdle, PhaseWaiting}, PhaseIdle, PhasePairing)
 	checkPhases(t, "client", jp.list(), []string{PhaseIdle, PhasePairing, PhaseConnected, PhaseEnded}, PhaseIdle)
 }
 

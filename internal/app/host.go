@@ -30,7 +30,6 @@ type Host struct {
 
 	newCh  chan struct{}   // New was clicked
 	ringCh chan acceptRing // a known peer's call to take
-	endReq chan string     // End was clicked: the reason
 
 	// watchers end with their ring or with Run's context; Run waits.
 	watchers sync.WaitGroup
@@ -38,6 +37,10 @@ type Host struct {
 	lmu      sync.Mutex
 	listener *pairing.Listener
 	calling  map[string]callingPeer // channel -> caller awaiting a decision
+
+	// umu serialises updates of the listened channels, so that an older
+	// set never overtakes a newer one on its way to the server.
+	umu sync.Mutex
 }
 
 type acceptRing struct {
@@ -65,7 +68,6 @@ func NewHost(cfg Config) (*Host, error) {
 		peers:   peers,
 		newCh:   make(chan struct{}, 1),
 		ringCh:  make(chan acceptRing, 1),
-		endReq:  make(chan string, 1),
 		calling: make(map[string]callingPeer),
 	}, nil
 }
@@ -83,6 +85,9 @@ func (h *Host) Run(ctx context.Context) error {
 	}
 	for {
 		err := h.once(ctx)
+		h.mu.Lock()
+		h.code, h.joinURL = "", "" // a code that no longer waits
+		h.mu.Unlock()
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -102,9 +107,7 @@ func (h *Host) Run(ctx context.Context) error {
 // once runs one consultation: by code, or with a known peer that calls
 // while the code waits.
 func (h *Host) once(ctx context.Context) error {
-	h.mu.Lock()
-	h.cur, h.code, h.joinURL, h.notes, h.lastRec = nil, "", "", "", nil
-	h.mu.Unlock()
+	h.reset()
 	opts := pairing.Options{Server: h.cfg.Server, Dial: h.cfg.Dial, Lang: h.cfg.Lang, Hello: h.hello(), Logger: h.log}
 	pend, err := pairing.Allocate(ctx, opts)
 	if err != nil {
@@ -127,38 +130,9 @@ func (h *Host) once(ctx context.Context) error {
 	}
 	h.cfg.OnEvent(Event{Kind: "code", Code: c.String(), JoinURL: join})
 
-	wctx, cancel := context.WithCancel(ctx)
-	type waited struct {
-		pair *pairing.Pair
-		err  error
-	}
-	done := make(chan waited, 1)
-	go func() {
-		p, err := pend.Wait(wctx)
-		done <- waited{p, err}
-	}()
-	var pair *pairing.Pair
-	var rejoined *known.Peer
-	select {
-	case w := <-done:
-		cancel()
-		if w.err != nil {
-			return w.err
-		}
-		pair = w.pair
-	case ar := <-h.ringCh:
-		// A known peer takes the place of the code.
-		cancel()
-		if w := <-done; w.pair != nil {
-			w.pair.Close(wire.MoodLonely)
-		}
-		h.setPhase(PhasePairing, "")
-		p, err := pairing.Answer(ctx, opts, ar.ring, pairing.Rejoin{Token: ar.peer.Token, Self: h.cfg.Key, Peer: ar.peer.Key})
-		if err != nil {
-			return err
-		}
-		pair, rejoined = p, &ar.peer
-		_ = h.peers.Touch(ar.peer.Key, time.Now())
+	pair, rejoined, err := h.await(ctx, opts, pend)
+	if err != nil {
+		return err
 	}
 	h.mu.Lock()
 	h.code, h.joinURL = "", ""
@@ -175,6 +149,54 @@ func (h *Host) once(ctx context.Context) error {
 	return nil
 }
 
+// await waits for the client with the code, or for a known peer's call
+// the host takes meanwhile (then rejoined is that peer). The code stays
+// valid while a call is answered: a call that fails (the caller left, or
+// cannot prove the stored key) leaves the host waiting with the same code.
+func (h *Host) await(ctx context.Context, opts pairing.Options, pend *pairing.Pending) (pair *pairing.Pair, rejoined *known.Peer, err error) {
+	type waited struct {
+		pair *pairing.Pair
+		err  error
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	done := make(chan waited, 1)
+	go func() {
+		p, err := pend.Wait(wctx)
+		done <- waited{p, err}
+	}()
+	for {
+		select {
+		case w := <-done:
+			return w.pair, nil, w.err
+		case ar := <-h.ringCh:
+			select {
+			case <-ar.ring.Done():
+				continue // over before it was taken
+			default:
+			}
+			h.setPhase(PhasePairing, "")
+			p, err := pairing.Answer(ctx, opts, ar.ring, pairing.Rejoin{Token: ar.peer.Token, Self: h.cfg.Key, Peer: ar.peer.Key})
+			if err != nil {
+				if ctx.Err() != nil {
+					<-done
+					return nil, nil, err
+				}
+				h.log.Warn("a known peer's reconnection failed", "err", err)
+				h.setPhase(PhaseWaiting, "")
+				continue
+			}
+			// The known peer takes the place of the code.
+			cancel()
+			if w := <-done; w.pair != nil {
+				w.pair.Close(wire.MoodLonely)
+			}
+			_ = h.peers.Touch(ar.peer.Key, time.Now())
+			return p, &ar.peer, nil
+		}
+	}
+}
+
 // serve runs a connected consultation to its end and writes the record.
 func (h *Host) serve(ctx context.Context, l *live) {
 	fctx, cancel := context.WithCancel(ctx)
@@ -183,7 +205,7 @@ func (h *Host) serve(ctx context.Context, l *live) {
 	wg.Go(func() { h.follow(fctx, l) })
 	written := false
 	select {
-	case reason := <-h.endReq:
+	case reason := <-l.endReq:
 		// The adviser ends: the record first, so the client gets its copy
 		// before "end".
 		if rec, ok := h.writeRecord(l); ok {
@@ -348,6 +370,8 @@ func (h *Host) listen(ctx context.Context) {
 	h.listener = lst
 	h.lmu.Unlock()
 	defer lst.Close()
+	// Peers added while the listener connected were not in its first set.
+	h.updateChannels(ctx)
 	for {
 		select {
 		case r, ok := <-lst.Rings():
@@ -373,6 +397,8 @@ func (h *Host) channels() []string {
 }
 
 func (h *Host) updateChannels(ctx context.Context) {
+	h.umu.Lock()
+	defer h.umu.Unlock()
 	h.lmu.Lock()
 	lst := h.listener
 	h.lmu.Unlock()
@@ -455,7 +481,7 @@ func (h *Host) Ask(what string) error {
 		return err
 	}
 	_, err = c.Ask(what)
-	return err
+	return consultErr(err)
 }
 
 // Answer is the client's.
@@ -475,24 +501,21 @@ func (h *Host) SetNotes(text string) error {
 
 // End ends the consultation on both sides; the record is written first.
 func (h *Host) End() error {
-	if _, err := h.consultation(); err != nil {
-		return err
-	}
-	select {
-	case h.endReq <- "the adviser ended the consultation":
-	default:
-	}
-	return nil
+	return h.requestEnd("the adviser ended the consultation")
 }
 
-// New shows a new code after a consultation ended.
+// New shows a new code after a consultation ended. The phase turns idle
+// at once, so that a second New is refused rather than queued for after
+// the next consultation.
 func (h *Host) New() error {
 	h.mu.Lock()
-	phase := h.phase
-	h.mu.Unlock()
-	if phase != PhaseEnded && phase != PhaseFailed {
+	if h.phase != PhaseEnded && h.phase != PhaseFailed {
+		h.mu.Unlock()
 		return ErrNotNow
 	}
+	h.phase, h.errText = PhaseIdle, ""
+	h.mu.Unlock()
+	h.notify()
 	select {
 	case h.newCh <- struct{}{}:
 	default:
@@ -518,6 +541,9 @@ func (h *Host) AllowPeer(key string, ok bool) error {
 	h.lmu.Unlock()
 	defer h.notify()
 	if !ok {
+		if _, known := h.peers.Get(k); call == nil && !known {
+			return ErrNotFound
+		}
 		return nil
 	}
 	if err := h.peers.Allow(k); err != nil {
@@ -539,10 +565,16 @@ func (h *Host) RevokePeer(key string) error {
 	if err := h.peers.Revoke(k); err != nil {
 		return fmt.Errorf("%w: %v", ErrNotFound, err)
 	}
-	h.updateChannels(context.Background())
+	ctx, cancel := context.WithTimeout(context.Background(), updateTimeout)
+	defer cancel()
+	h.updateChannels(ctx)
 	h.notify()
 	return nil
 }
+
+// updateTimeout bounds waiting for the server to confirm the channels after
+// a revocation; the Listener keeps the set and sends it when it can.
+const updateTimeout = 10 * time.Second
 
 // Rejoin is the client's.
 func (h *Host) Rejoin(string) error { return ErrRole }

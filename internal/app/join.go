@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/ed25519"
 	"fmt"
+	"path/filepath"
+	"strings"
 	"sync"
 	"time"
 
@@ -12,6 +14,7 @@ import (
 	"github.com/direkt/direkt/internal/consult"
 	"github.com/direkt/direkt/internal/known"
 	"github.com/direkt/direkt/internal/pairing"
+	"github.com/direkt/direkt/internal/record"
 	"github.com/direkt/direkt/internal/wire"
 )
 
@@ -22,7 +25,6 @@ type Join struct {
 	hosts *known.Store
 
 	rejoinCh chan known.Peer // Rejoin was clicked
-	endCh    chan struct{}
 }
 
 // NewJoin prepares a client; Run or RunRejoin runs it.
@@ -35,7 +37,7 @@ func NewJoin(cfg Config) (*Join, error) {
 	if err != nil {
 		return nil, fmt.Errorf("known hosts: %w", err)
 	}
-	return &Join{base: b, hosts: hosts, rejoinCh: make(chan known.Peer, 1), endCh: make(chan struct{}, 1)}, nil
+	return &Join{base: b, hosts: hosts, rejoinCh: make(chan known.Peer, 1)}, nil
 }
 
 // KnownHosts lists the hosts this client may reconnect to.
@@ -43,6 +45,7 @@ func (j *Join) KnownHosts() []known.Peer { return j.hosts.List() }
 
 // Run joins by code and returns when the consultation ended.
 func (j *Join) Run(ctx context.Context, c code.Code) error {
+	j.reset()
 	j.setPhase(PhasePairing, "")
 	opts := pairing.Options{Server: j.cfg.Server, Dial: j.cfg.Dial, Hello: j.hello(), Logger: j.log}
 	pair, err := pairing.Claim(ctx, opts, c)
@@ -55,6 +58,7 @@ func (j *Join) Run(ctx context.Context, c code.Code) error {
 
 // RunRejoin reconnects to a known host without a code.
 func (j *Join) RunRejoin(ctx context.Context, host known.Peer) error {
+	j.reset()
 	j.setPhase(PhasePairing, "")
 	server := host.Server
 	if server == "" {
@@ -92,8 +96,8 @@ func (j *Join) run(ctx context.Context, pair *pairing.Pair, host *known.Peer) er
 	wg.Go(func() { j.follow(fctx, l) })
 	wg.Go(func() {
 		select {
-		case <-j.endCh:
-			l.cons.End("the client ended the consultation")
+		case reason := <-l.endReq:
+			l.cons.End(reason)
 		case <-l.cons.Done():
 		case <-fctx.Done():
 		}
@@ -108,17 +112,12 @@ func (j *Join) run(ctx context.Context, pair *pairing.Pair, host *known.Peer) er
 			j.log.Warn("known host not stored", "err", err)
 		}
 	}
-	// Record copies arrived as files; the store lists those that verify.
-	for _, f := range snap.Files {
-		if f.Kind == consult.KindRecord && f.State == consult.FileDone {
-			if infos, err := j.store.List(""); err == nil && len(infos) > 0 {
-				info := infos[0]
-				j.mu.Lock()
-				j.lastRec = &info
-				j.mu.Unlock()
-			}
-			break
-		}
+	// Record copies arrived as files "<id>.json" and "<id>.pdf"; the store
+	// lists those that verify.
+	if info, ok := j.receivedRecord(snap); ok {
+		j.mu.Lock()
+		j.lastRec = &info
+		j.mu.Unlock()
 	}
 	j.mu.Lock()
 	reason := j.endReason
@@ -133,6 +132,31 @@ func (j *Join) run(ctx context.Context, pair *pairing.Pair, host *known.Peer) er
 		return fmt.Errorf("%w: %s", ErrLost, snap.EndReason)
 	}
 	return nil
+}
+
+// receivedRecord finds the record copy this consultation brought among the
+// verified records of the store.
+func (j *Join) receivedRecord(snap consult.Snapshot) (record.Info, bool) {
+	ids := make(map[string]bool)
+	for _, f := range snap.Files {
+		if f.Kind == consult.KindRecord && f.State == consult.FileDone && f.From == consult.Host {
+			ids[strings.TrimSuffix(f.Name, filepath.Ext(f.Name))] = true
+		}
+	}
+	if len(ids) == 0 {
+		return record.Info{}, false
+	}
+	infos, err := j.store.List("")
+	if err != nil {
+		j.log.Warn("records not listed", "err", err)
+		return record.Info{}, false
+	}
+	for _, info := range infos {
+		if ids[info.ID] {
+			return info, true
+		}
+	}
+	return record.Info{}, false
 }
 
 // ErrLost: the consultation ended because the connection or the protocol
@@ -161,7 +185,7 @@ func (j *Join) Answer(id string, ok bool) error {
 	if err != nil {
 		return err
 	}
-	return c.Answer(id, ok)
+	return consultErr(c.Answer(id, ok))
 }
 
 // SetNotes is the host's.
@@ -169,14 +193,7 @@ func (j *Join) SetNotes(string) error { return ErrRole }
 
 // End ends the consultation on both sides.
 func (j *Join) End() error {
-	if _, err := j.consultation(); err != nil {
-		return err
-	}
-	select {
-	case j.endCh <- struct{}{}:
-	default:
-	}
-	return nil
+	return j.requestEnd("the client ended the consultation")
 }
 
 // New is the host's.
