@@ -70,7 +70,7 @@ func newRendezvous(t *testing.T, ringTTL time.Duration) string {
 	return hs.URL
 }
 
-func newKey(t *testing.T) ed25519.PrivateKey {
+func newKey(t testing.TB) ed25519.PrivateKey {
 	t.Helper()
 	_, k, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
