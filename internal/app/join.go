@@ -45,7 +45,7 @@ func (j *Join) KnownHosts() []known.Peer { return j.hosts.List() }
 
 // Run joins by code and returns when the consultation ended.
 func (j *Join) Run(ctx context.Context, c code.Code) error {
-	j.reset()
+	j.start()
 	j.setPhase(PhasePairing, "")
 	opts := pairing.Options{Server: j.cfg.Server, Dial: j.cfg.Dial, Hello: j.hello(), Logger: j.log}
 	pair, err := pairing.Claim(ctx, opts, c)
@@ -58,7 +58,7 @@ func (j *Join) Run(ctx context.Context, c code.Code) error {
 
 // RunRejoin reconnects to a known host without a code.
 func (j *Join) RunRejoin(ctx context.Context, host known.Peer) error {
-	j.reset()
+	j.start()
 	j.setPhase(PhasePairing, "")
 	server := host.Server
 	if server == "" {
@@ -72,6 +72,16 @@ func (j *Join) RunRejoin(ctx context.Context, host known.Peer) error {
 	}
 	_ = j.hosts.Touch(host.Key, time.Now())
 	return j.run(ctx, pair, &host)
+}
+
+// start forgets the last consultation, and a Rejoin click this run
+// supersedes.
+func (j *Join) start() {
+	select {
+	case <-j.rejoinCh:
+	default:
+	}
+	j.reset()
 }
 
 // Idle waits for a Rejoin click in the console (no code given) and runs
@@ -225,16 +235,19 @@ func (j *Join) Rejoin(key string) error {
 	if !ok {
 		return ErrNotFound
 	}
+	// The phase turns to pairing at once, so that a second click is
+	// refused rather than queued for after this reconnection.
 	j.mu.Lock()
-	phase := j.phase
-	j.mu.Unlock()
-	if phase == PhasePairing || phase == PhaseConnected {
+	if j.phase == PhasePairing || j.phase == PhaseConnected {
+		j.mu.Unlock()
 		return ErrNotNow
 	}
+	j.phase, j.errText = PhasePairing, ""
+	j.mu.Unlock()
+	j.notify()
 	select {
 	case j.rejoinCh <- h:
-		return nil
 	default:
-		return ErrNotNow
 	}
+	return nil
 }

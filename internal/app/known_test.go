@@ -159,12 +159,14 @@ func TestKnownPeers(t *testing.T) {
 	if err := j3.Rejoin(k.Key); err != nil {
 		t.Fatalf("Rejoin: %v", err)
 	}
+	wantErr(t, "a second Rejoin click", j3.Rejoin(k.Key), ErrNotNow)
 	waitState(t, ctx, h, "connected", phaseIs(PhaseConnected))
 	waitState(t, ctx, j3, "connected", phaseIs(PhaseConnected))
-	if err := j3.Rejoin(k.Key); !errors.Is(err, ErrNotNow) {
-		t.Errorf("Rejoin while connected: %v, want ErrNotNow", err)
-	}
+	wantErr(t, "Rejoin while connected", j3.Rejoin(k.Key), ErrNotNow)
 	endByHost(t, ctx, h, idle)
+	if n := len(j3.rejoinCh); n != 0 {
+		t.Errorf("%d Rejoin clicks are left for the next Idle", n)
+	}
 	if n := countKind(&hev, "calling"); n != 1 {
 		t.Errorf("the adviser was asked %d times, want once", n)
 	}
@@ -178,8 +180,16 @@ func TestKnownPeers(t *testing.T) {
 	o := newJoin(ocfg)
 	_, _, ojoined := pairByCode(t, ctx, h, o)
 	j4 := newJoin(ccfg)
+	// A click in the console just before the run started is superseded
+	// by the run, not kept for a later Idle.
+	if err := j4.Rejoin(known.KeyString(pub(hcfg.Key))); err != nil {
+		t.Fatalf("Rejoin: %v", err)
+	}
 	if err := j4.RunRejoin(ctx, j4.KnownHosts()[0]); !errors.Is(err, pairing.ErrUnavailable) {
 		t.Errorf("rejoin while the host is busy: %v, want ErrUnavailable", err)
+	}
+	if n := len(j4.rejoinCh); n != 0 {
+		t.Errorf("%d Rejoin clicks are left for the next Idle", n)
 	}
 	if st := j4.State(); st.Phase != PhaseFailed || st.Error == "" {
 		t.Errorf("client after the unanswered call: phase %q error %q, want failed with a reason", st.Phase, st.Error)
