@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -101,16 +100,6 @@ func (c *Config) check() error {
 	}
 	return nil
 }
-
-// Errors of actions the console forwards.
-var (
-	// ErrNotNow: the action does not fit the current phase.
-	ErrNotNow = errors.New("not possible right now")
-	// ErrNotFound wraps fs.ErrNotExist so the console answers 404.
-	ErrNotFound = fmt.Errorf("not found: %w", fs.ErrNotExist)
-	// ErrRole: the action belongs to the other role.
-	ErrRole = fmt.Errorf("not for this role: %w", fs.ErrPermission)
-)
 
 // Phases of console.State.
 const (

@@ -169,10 +169,6 @@ func (j *Join) receivedRecord(snap consult.Snapshot) (record.Info, bool) {
 	return record.Info{}, false
 }
 
-// ErrLost: the consultation ended because the connection or the protocol
-// failed, not because someone ended it.
-var ErrLost = fmt.Errorf("the consultation broke off")
-
 func (j *Join) hello() wire.Signal {
 	return wire.Signal{Name: j.cfg.Name, ID: j.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: j.cfg.Policy.String()}
 }
