@@ -57,6 +57,7 @@ var rules = map[string]rule{
 	"internal/version":     {},
 	"internal/deptest":     {},
 	"internal/e2e":         {},
+	"internal/netbed":      {external: []string{"golang.org/x/net/", "golang.org/x/sys/"}},
 	"cmd/direkt":           {own: []string{"internal/cli"}},
 	"bench":                {anyOwn: true, anyExternal: true},
 }
