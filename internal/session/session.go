@@ -10,9 +10,10 @@
 // io.ReadWriteClosers over detached, ordered, reliable data channels.
 //
 // Services (transfer, consult, screen) use Session and Channel only; they never
-// touch pion. session imports wire (signalling message types) and nothing else
-// of direkt's; it must never import pairing, rendezvous, relay or anything
-// above it (cli, console, services).
+// touch pion. session imports wire (signalling message types) and portmap
+// (port mapping on the gateway, a protocol leaf) and nothing else of
+// direkt's; it must never import pairing, rendezvous, relay or anything above
+// it (cli, console, services).
 package session
 
 import (
@@ -34,6 +35,7 @@ import (
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/direkt/direkt/internal/portmap"
 	"github.com/direkt/direkt/internal/wire"
 )
 
@@ -78,6 +80,13 @@ type Config struct {
 	// Logger receives the session's logs and, at debug level, pion's. Nil
 	// means slog.Default().
 	Logger *slog.Logger
+	// PortMap asks the gateway to forward the port of each private IPv4
+	// host candidate (PCP, NAT-PMP or UPnP IGD; package portmap) and
+	// trickles the mapped public address as an extra server-reflexive
+	// candidate, so that a peer behind a hard NAT is reachable directly.
+	// Nil means as $DIREKT_PORTMAP says (PortMapEnv; unset: none), and none
+	// with a test Net. Ignored with PolicyRelay.
+	PortMap *portmap.Config
 
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
@@ -287,7 +296,7 @@ func newSession(cfg Config) (*Session, error) {
 		s.linger = defaultLinger
 	}
 
-	pc.OnICECandidate(s.onLocalCandidate)
+	pc.OnICECandidate(s.withPortMap(cfg, s.onLocalCandidate))
 	pc.OnConnectionStateChange(s.onConnectionState)
 	pc.OnDataChannel(s.onRemoteChannel)
 
