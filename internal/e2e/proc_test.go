@@ -136,6 +136,9 @@ type procOptions struct {
 	Netns string
 	// Home is $DIREKT_HOME; empty means a fresh temporary directory.
 	Home string
+	// Env are extra KEY=value variables, DIREKT_ ones included; nil means
+	// none.
+	Env []string
 }
 
 // start runs the direkt binary with args. The environment is the test's with
@@ -159,7 +162,7 @@ func start(t testing.TB, name string, opt procOptions, args ...string) *proc {
 			env = append(env, kv)
 		}
 	}
-	cmd.Env = env
+	cmd.Env = append(env, opt.Env...)
 	cmd.SysProcAttr = procAttr()
 	p := &proc{t: t, name: name, cmd: cmd, changed: make(chan struct{}), done: make(chan struct{})}
 	cmd.Stdout = procWriter{p: p}
