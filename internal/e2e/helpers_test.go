@@ -20,11 +20,14 @@ import (
 // testContext is a context that ends at d, or shortly before the test
 // binary's own deadline, whichever is first, so that a hanging process fails
 // its test with a message instead of killing the whole binary.
-func testContext(t *testing.T, d time.Duration) context.Context {
+func testContext(t testing.TB, d time.Duration) context.Context {
 	t.Helper()
 	deadline := time.Now().Add(d)
-	if td, ok := t.Deadline(); ok && td.Add(-10*time.Second).Before(deadline) {
-		deadline = td.Add(-10 * time.Second)
+	// Benchmarks have no Deadline method.
+	if dt, ok := t.(interface{ Deadline() (time.Time, bool) }); ok {
+		if td, ok := dt.Deadline(); ok && td.Add(-10*time.Second).Before(deadline) {
+			deadline = td.Add(-10 * time.Second)
+		}
 	}
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
 	t.Cleanup(cancel)
@@ -48,7 +51,7 @@ func startLoopbackServer(ctx context.Context, t *testing.T, flags ...string) *se
 
 // awaitServer waits for the server's "running" log line and takes the HTTP
 // address from it; host, when not empty, replaces the logged host.
-func awaitServer(ctx context.Context, t *testing.T, p *proc, host string) *server {
+func awaitServer(ctx context.Context, t testing.TB, p *proc, host string) *server {
 	t.Helper()
 	line, err := p.awaitStderr(ctx, "direkt server running")
 	if err != nil {
@@ -90,7 +93,7 @@ func (s *server) healthz(ctx context.Context, t *testing.T) {
 
 // writeRandom writes n pseudo-random bytes (seeded by the name, so runs are
 // repeatable) to path.
-func writeRandom(t *testing.T, path string, n int64) {
+func writeRandom(t testing.TB, path string, n int64) {
 	t.Helper()
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		t.Fatal(err)
@@ -109,7 +112,7 @@ func writeRandom(t *testing.T, path string, n int64) {
 	}
 }
 
-func sha256File(t *testing.T, path string) string {
+func sha256File(t testing.TB, path string) string {
 	t.Helper()
 	f, err := os.Open(path)
 	if err != nil {

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/direkt/direkt/internal/netbed"
 )
 
 // Namespaces are named nsPrefix + the test process's pid + "x" + a sequence
@@ -32,6 +34,12 @@ func removeStaleNamespaces() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	// The matrix's beds (internal/netbed) have a sweeper of their own.
+	if gone, err := netbed.SweepStale(ctx, matrixPrefix); err != nil {
+		fmt.Fprintln(os.Stderr, "e2e: sweeping stale matrix namespaces:", err)
+	} else if len(gone) > 0 {
+		fmt.Fprintf(os.Stderr, "e2e: removed %d stale matrix namespaces\n", len(gone))
+	}
 	out, err := exec.CommandContext(ctx, "ip", "netns", "list").Output()
 	if err != nil {
 		return
