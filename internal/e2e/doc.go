@@ -9,8 +9,8 @@
 // 0 and 40 ms round-trip time, one bed per cell.
 //
 // The package has no non-test code and is imported by nothing. Its tests may
-// import protocol leaves for test data (internal/code for word lists) and
-// the test bed internal/netbed, but
-// never the layers under test (cli, pairing, session, transfer, rendezvous,
-// relay): the binary is the only way in, as it is for a user.
+// import protocol leaves for test data (internal/code for word lists) and the
+// test bed internal/netbed, but never the layers under test (cli, pairing,
+// session, transfer, rendezvous, relay): the binary is the only way in, as it
+// is for a user.
 package e2e
