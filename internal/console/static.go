@@ -19,6 +19,9 @@ var uiFiles = map[string][2]string{
 	"/i18n.js":     {"ui/i18n.js", "text/javascript; charset=utf-8"},
 	"/style.css":   {"ui/style.css", "text/css; charset=utf-8"},
 	"/favicon.svg": {"ui/favicon.svg", "image/svg+xml"},
+	// Browsers ask for /favicon.ico on pages that name no icon (the entry
+	// page that sets the cookie); a 404 there is noise in the console.
+	"/favicon.ico": {"ui/favicon.svg", "image/svg+xml"},
 }
 
 func (s *Server) static(mux *http.ServeMux) {

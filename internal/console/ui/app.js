@@ -122,6 +122,16 @@ function show(id, on) {
   e.hidden = !on;
 }
 
+// replaceIfChanged rebuilds a part of the page only when what it shows
+// changed: a state refresh must not swap a button from under the pointer (a
+// click would then land on a node that no longer exists).
+function replaceIfChanged(node, ...kids) {
+  const probe = document.createElement(node.tagName);
+  probe.replaceChildren(...kids);
+  if (probe.innerHTML === node.innerHTML) return;
+  node.replaceChildren(...probe.childNodes);
+}
+
 function render(st) {
   const first = state === null;
   const phaseChanged = !first && state.phase !== st.phase;
@@ -203,7 +213,7 @@ function renderConsent(st, host) {
   const pending = host ? [] : (st.asks || []).filter((a) => a.state === 'pending');
   show('consent', pending.length > 0);
   const list = document.getElementById('consent-list');
-  list.replaceChildren(
+  replaceIfChanged(list,
     ...pending.map((a) =>
       el(
         'li',
@@ -251,7 +261,7 @@ function renderPeople(st) {
 function renderChat(st) {
   const log = $('chat');
   const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
-  log.replaceChildren(
+  replaceIfChanged(log,
     ...(st.chat || []).map((m) =>
       el(
         'li',
@@ -266,7 +276,7 @@ function renderChat(st) {
 
 function renderAsks(st) {
   $('recording').textContent = t('rec.' + (st.recording || 'off'));
-  $('asks').replaceChildren(
+  replaceIfChanged($('asks'),
     ...(st.asks || []).map((a) =>
       el(
         'li',
@@ -290,7 +300,7 @@ function fileState(f) {
 }
 
 function renderFiles(st) {
-  $('files').replaceChildren(
+  replaceIfChanged($('files'),
     ...(st.files || []).map((f) =>
       el(
         'li',
@@ -317,7 +327,8 @@ let notesTimer = 0;
 function renderNotes(st) {
   const ta = $('notes');
   if (!notesDirty && document.activeElement !== ta) ta.value = st.notes || '';
-  ta.disabled = !(st.role === 'host' && (running.has(st.phase) || st.phase === 'ended'));
+  // After the end the record is written: notes can no longer reach it.
+  ta.disabled = !(st.role === 'host' && running.has(st.phase));
 }
 
 async function saveNotes() {
@@ -341,7 +352,7 @@ async function saveNotes() {
 function renderKnown(st, host) {
   $('known-title').textContent = t(host ? 'known.title.host' : 'known.title.client');
   const calling = st.calling || [];
-  $('calling-list').replaceChildren(
+  replaceIfChanged($('calling-list'),
     ...calling.map((k) =>
       el(
         'li',
@@ -369,7 +380,7 @@ function renderKnown(st, host) {
   const known = st.known || [];
   $('known-empty').hidden = known.length > 0;
   const busy = running.has(st.phase);
-  $('known-list').replaceChildren(
+  replaceIfChanged($('known-list'),
     ...known.map((k) =>
       el(
         'li',
@@ -411,7 +422,7 @@ async function loadRecords() {
     const recs = await api('GET', '/api/records?q=' + enc(q));
     if ($('records-search').value !== q) return; // a newer search is coming
     $('records-empty').hidden = recs.length > 0;
-    $('records-list').replaceChildren(
+    replaceIfChanged($('records-list'),
       ...recs.map((r) =>
         el(
           'li',
@@ -473,8 +484,12 @@ function upload(file) {
   xhr.send(fd);
 }
 
-function end() {
-  if (state && running.has(state.phase)) act('POST', '/api/end');
+async function end() {
+  if (!state || !running.has(state.phase)) return;
+  // The record is written at the end: the last keystrokes of the notes
+  // must reach it first.
+  await saveNotes();
+  act('POST', '/api/end');
 }
 
 function wire() {
