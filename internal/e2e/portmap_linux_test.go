@@ -47,7 +47,6 @@ type pmNet struct {
 	*lab
 	a, b    string // host namespaces
 	routers []string
-	upnpds  []*exec.Cmd
 }
 
 func newPMNet(t *testing.T, kindA, kindB pmSiteKind) *pmNet {
