@@ -87,6 +87,17 @@ type Config struct {
 	// Nil means as $DIREKT_PORTMAP says (PortMapEnv; unset: none), and none
 	// with a test Net. Ignored with PolicyRelay.
 	PortMap *portmap.Config
+	// PunchTTL is the IP TTL (IPv6 hop limit) of the packets that open our
+	// NAT toward the peer before any of ours may reach the peer's NAT
+	// (punch.go): enough hops to leave our own NATs, too few to reach the
+	// peer's. Zero means 2 (one NAT at the first hop); negative turns
+	// pre-punching and its gate off (plain ICE).
+	PunchTTL int
+	// PunchDelay is how long after a socket's candidate went to the
+	// signaller its packets to the peer stay TTL-limited, unless the peer
+	// is heard from first: time for the peer to learn the candidate and
+	// pre-punch toward it. Zero means 150 ms; negative means no delay.
+	PunchDelay time.Duration
 
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
@@ -136,6 +147,7 @@ type Session struct {
 	log    *slog.Logger
 	sig    Signaller
 	pc     *webrtc.PeerConnection
+	punch  *puncher // nil when pre-punching is off
 
 	// ctx lives from Connect until teardown; it bounds the signalling
 	// goroutines. cancel is called by the reaper.
@@ -235,10 +247,11 @@ func newSession(cfg Config) (*Session, error) {
 	// pion's OnMessage callbacks would copy every message and give us no
 	// backpressure.
 	se.DetachDataChannels()
+	punch := newPuncher(cfg.PunchTTL, cfg.PunchDelay, log)
 	if cfg.Net != nil {
-		se.SetNet(cfg.Net)
+		se.SetNet(punch.wrapNet(cfg.Net))
 	} else if n, err := newBufferedNet(); err == nil {
-		se.SetNet(n)
+		se.SetNet(punch.wrapNet(n))
 	}
 	se.SetIncludeLoopbackCandidate(cfg.IncludeLoopback)
 	failed := cfg.iceFailedTimeout
@@ -281,6 +294,7 @@ func newSession(cfg Config) (*Session, error) {
 		log:        log,
 		sig:        cfg.Signaller,
 		pc:         pc,
+		punch:      punch,
 		ctx:        ctx,
 		cancel:     cancel,
 		done:       make(chan struct{}),
@@ -377,6 +391,7 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 	s.connected.Store(true)
 	p := s.Path()
 	s.log.Debug("session connected", "path", p.String())
+	s.punch.logStats()
 	return nil
 }
 
@@ -404,6 +419,7 @@ func (s *Session) setRemote(d webrtc.SessionDescription) error {
 	if s.policy == PolicyDirect {
 		d.SDP = stripRelayCandidates(d.SDP)
 	}
+	s.punch.learnSDP(d.SDP)
 	s.remMu.Lock()
 	defer s.remMu.Unlock()
 	if err := s.pc.SetRemoteDescription(d); err != nil {

@@ -103,6 +103,9 @@ func (s *Session) sendLoop() {
 		if next.sent != nil {
 			close(next.sent)
 		}
+		if err == nil && next.sig.T == wire.SignalCand {
+			s.punch.announced(next.sig.Cand)
+		}
 		if err != nil {
 			if s.ctx.Err() != nil {
 				return
@@ -169,6 +172,7 @@ func (s *Session) handleSignal(sig wire.Signal) {
 			s.log.Debug("ignoring a remote relay candidate (policy direct)")
 			return
 		}
+		s.punch.learnRemote(line)
 		s.addCandidate(webrtc.ICECandidateInit{Candidate: line, SDPMid: sig.Mid, SDPMLineIndex: sig.Idx})
 	case wire.SignalCandEnd:
 		s.addCandidate(webrtc.ICECandidateInit{})
