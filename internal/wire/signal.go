@@ -15,6 +15,11 @@ const (
 	// SignalProof follows the hellos of a rejoin (docs/protocol.md,
 	// section 8): the sender's Ed25519 signature over RejoinProof.
 	SignalProof = "proof"
+
+	// SignalRestart is the answerer's request that the offerer restart ICE
+	// after the connection's path failed (docs/protocol.md, section 5.1).
+	// It has no fields.
+	SignalRestart = "restart"
 )
 
 // Signal is one sealed signalling message. Only the fields of its T are set.

@@ -26,6 +26,7 @@ func validSignals() []wire.Signal {
 		{T: wire.SignalBye, Reason: "done"},
 		{T: wire.SignalBye},
 		{T: wire.SignalProof, Sig: fill(64, 9)},
+		{T: wire.SignalRestart},
 	}
 }
 
@@ -57,6 +58,7 @@ func TestSignalMarshalExact(t *testing.T) {
 		{wire.Signal{T: "offer", SDP: "v=0\r\n"}, `{"t":"offer","sdp":"v=0\r\n"}`},
 		{wire.Signal{T: "cand", Cand: "candidate:x", Mid: ptr(""), Idx: ptr(uint16(0))}, `{"t":"cand","c":"candidate:x","mid":"","idx":0}`},
 		{wire.Signal{T: "cand-end"}, `{"t":"cand-end"}`},
+		{wire.Signal{T: "restart"}, `{"t":"restart"}`},
 	} {
 		b, err := c.s.Marshal()
 		if err != nil {
