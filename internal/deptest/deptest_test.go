@@ -46,6 +46,7 @@ var rules = map[string]rule{
 	"internal/rendezvous":  {own: []string{"internal/wire"}, external: []string{"github.com/coder/websocket", "golang.org/x/time/"}},
 	"internal/session":     {own: []string{"internal/wire", "internal/portmap"}, external: append([]string{"golang.org/x/net/"}, pion...)},
 	"internal/portmap":     {external: []string{"golang.org/x/net/"}},
+	"internal/proxy":       {},
 	"internal/pairing":     {own: []string{"internal/wire", "internal/cpace", "internal/code", "internal/mailbox"}},
 	"internal/cli":         {anyOwn: true, notOwn: []string{"internal/mitm", "internal/deptest", "internal/browsertest"}, anyExternal: true},
 	"internal/consult":     {own: []string{"internal/session", "internal/transfer"}},
