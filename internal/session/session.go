@@ -98,6 +98,11 @@ type Config struct {
 	// is heard from first: time for the peer to learn the candidate and
 	// pre-punch toward it. Zero means 150 ms; negative means no delay.
 	PunchDelay time.Duration
+	// Restarts is how many ICE restarts in a row may try to bring the
+	// path back when it fails after Connect (restart.go). Zero means 3;
+	// negative means none: the session ends when its path fails, as it
+	// must with a peer that does not answer a second offer.
+	Restarts int
 
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
@@ -121,7 +126,21 @@ const (
 	defaultICEDisconnected = 5 * time.Second
 	defaultICEFailed       = 10 * time.Second
 	iceKeepalive           = 2 * time.Second
-	prflxAcceptanceWait    = 500 * time.Millisecond
+
+	// How long after ICE started the controlling agent holds back a valid
+	// pair of each kind, in case a better one turns up (RFC 8445, section
+	// 8.1.1 leaves the timing open; pion's defaults are 0, 500 ms, 1 s and
+	// 2 s). Measured in internal/netbed's sites at 40 ms RTT
+	// (BenchmarkBedMatrix): the first valid direct pair appears 80-410 ms
+	// after the start (the last one the peer-reflexive pair of a symmetric
+	// NAT), a relay pair after 130-230 ms. A relay wait of 800 ms keeps
+	// twice that margin for direct paths and lets a cell that can only be
+	// relayed connect within 2 s; a host pair (same LAN) still beats a
+	// server-reflexive one, which appears a round trip through the
+	// rendezvous later anyway.
+	srflxAcceptanceWait = 300 * time.Millisecond
+	prflxAcceptanceWait = 300 * time.Millisecond
+	relayAcceptanceWait = 800 * time.Millisecond
 
 	// byeTimeout bounds how long teardown waits for the "bye" to leave.
 	byeTimeout = time.Second
@@ -138,8 +157,8 @@ const (
 )
 
 // Session is one connected pair of peers. Its methods are safe for concurrent
-// use. A session does not recover a lost path (no ICE restart): when Done is
-// closed it is over. Call Close when done with it, also after Done, to wait
+// use. When its path fails it restarts ICE (restart.go); when that fails too,
+// or the peer leaves, Done is closed and the session is over. Call Close when done with it, also after Done, to wait
 // for its teardown.
 type Session struct {
 	role   byte
@@ -193,6 +212,8 @@ type Session struct {
 
 	pathMu sync.Mutex
 	path   Path
+
+	rs *restarter // ICE restarts and path changes
 }
 
 type outSignal struct {
@@ -259,19 +280,17 @@ func newSession(cfg Config) (*Session, error) {
 		failed = defaultICEFailed
 	}
 	se.SetICETimeouts(defaultICEDisconnected, failed, iceKeepalive)
-	// pion waits 1 s before it accepts a peer-reflexive pair, the kind
-	// hole punching through NATs yields, in case a better one turns up.
-	// Any direct pair beats waiting here; halve it.
+	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if cfg.Policy == PolicyRelay {
-		// pion holds a relay pair back for 2 s in case a direct one
-		// turns up (RFC 8445, section 8.1.1 leaves the timing open); with
-		// only relay candidates there is nothing to wait for.
+		// With only relay candidates there is nothing to wait for.
 		se.SetRelayAcceptanceMinWait(0)
 	}
 	// Advertise the largest message we read (RFC 8841, section 6): a
 	// browser peer must not send more in one message than Channel buffers.
 	se.SetSCTPMaxMessageSize(maxInbound)
+	se.SetSCTPRTOMax(sctpRTOMax)
 
 	policy := webrtc.ICETransportPolicyAll
 	if cfg.Policy == PolicyRelay {
@@ -303,6 +322,7 @@ func newSession(cfg Config) (*Session, error) {
 		descCh:     make(chan webrtc.SessionDescription, 1),
 		ctlCh:      make(chan detached, 1),
 		acceptWake: make(chan struct{}, 1),
+		rs:         newRestarter(cfg.Restarts),
 	}
 	s.localFP = cert.fp
 	s.linger = cfg.linger
@@ -312,6 +332,8 @@ func newSession(cfg Config) (*Session, error) {
 
 	pc.OnICECandidate(s.withPortMap(cfg, s.onLocalCandidate))
 	pc.OnConnectionStateChange(s.onConnectionState)
+	pc.OnICEConnectionStateChange(s.onICEState)
+	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(s.onSelectedPair)
 	pc.OnDataChannel(s.onRemoteChannel)
 
 	negotiated, id := true, uint16(ctlID)
@@ -334,9 +356,10 @@ func newSession(cfg Config) (*Session, error) {
 		}
 	})
 
-	s.wg.Add(2)
+	s.wg.Add(3)
 	go s.sendLoop()
 	go s.recvLoop()
+	go s.restartLoop()
 	go s.reap()
 	return s, nil
 }
@@ -592,6 +615,9 @@ func (s *Session) onConnectionState(st webrtc.PeerConnectionState) {
 	switch st {
 	case webrtc.PeerConnectionStateFailed:
 		if s.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
+			if s.restartsPath() {
+				return // restartLoop brings it back or ends the session
+			}
 			s.finish(ErrICEFailed)
 			return
 		}
