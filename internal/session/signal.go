@@ -155,6 +155,10 @@ func (s *Session) handleSignal(sig wire.Signal) {
 		if s.role == wire.RoleB {
 			want, typ = wire.SignalOffer, webrtc.SDPTypeOffer
 		}
+		if s.connected.Load() {
+			s.onRestartDescription(sig)
+			return
+		}
 		if sig.T != want {
 			s.finish(fmt.Errorf("%w: got %q, expected %q", ErrProtocol, sig.T, want))
 			return
@@ -176,6 +180,8 @@ func (s *Session) handleSignal(sig wire.Signal) {
 		s.addCandidate(webrtc.ICECandidateInit{Candidate: line, SDPMid: sig.Mid, SDPMLineIndex: sig.Idx})
 	case wire.SignalCandEnd:
 		s.addCandidate(webrtc.ICECandidateInit{})
+	case wire.SignalRestart:
+		s.onRestartRequest()
 	case wire.SignalBye:
 		s.finish(fmt.Errorf("%w (%s)", ErrPeerClosed, printable(sig.Reason, 64)))
 	default:

@@ -1,0 +1,384 @@
+package session
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/direkt/direkt/internal/wire"
+)
+
+// ICE restart (RFC 8445, section 2.4; docs/protocol.md, section 5.1).
+//
+// When the selected path fails after Connect — an interface went down, the
+// address changed, a NAT forgot its mapping — ICE goes "disconnected" after
+// defaultICEDisconnected without a packet from the peer. The session then
+// restarts ICE over the still-open Signaller instead of ending: peer a (the
+// offerer) sends a new offer with fresh ICE credentials, gathers and trickles
+// new candidates, and peer b answers as it did at first. DTLS and SCTP run on
+// unchanged over the new pair, so channels and what is in flight on them
+// survive: SCTP retransmits what the dead path lost. Peer b, when it notices
+// first, asks a with a "restart" signal. Only a offers, so two restarts can
+// never cross (no glare).
+//
+// Restarts are bounded: an episode makes at most Config.Restarts attempts,
+// each waiting restartAnswerTimeout for the answer and restartAttemptTimeout
+// for ICE to connect; then the session ends with ErrICEFailed, as it would
+// have without restarts.
+
+const (
+	// defaultRestarts is the number of attempts per episode.
+	defaultRestarts = 3
+	// restartAnswerTimeout bounds the wait for the answer to a restart
+	// offer: the mailbox round trip. Without an answer the signalling is
+	// gone and no later attempt could do better.
+	restartAnswerTimeout = 15 * time.Second
+	// restartAttemptTimeout bounds how long one attempt waits for ICE to
+	// connect after the answer; it covers gathering (STUN, TURN
+	// allocations) and the checks, which take well under a second on a
+	// working network. An attempt that gathered while the network was
+	// still down finds nothing, so the next one should come soon.
+	restartAttemptTimeout = 5 * time.Second
+	// sctpRTOMax caps SCTP's retransmission timeout. pion's default of 60 s
+	// doubles through an outage of a few seconds into a pause of tens of
+	// seconds after the path is back; 3 s resumes a transfer promptly and
+	// still leaves SCTP's backoff room on slow paths.
+	sctpRTOMax = 3 * time.Second
+)
+
+// restarter is the restart state of one Session.
+type restarter struct {
+	max int // attempts per episode; 0: restarts off
+
+	lost    chan struct{} // cap 1: ICE reported the path failed
+	asked   chan struct{} // cap 1: peer b asked for a restart (peer a)
+	iceUp   chan struct{} // cap 1: ICE connected (again)
+	answers chan struct{} // cap 1: a restart answer was applied (peer a)
+	offers  chan struct{} // cap 1: a restart offer was answered (peer b)
+
+	restarts atomic.Int64 // restart offers made (peer a) or answered (peer b)
+
+	mu      sync.Mutex
+	pathCh  chan struct{} // closed at the next path change; mu must be held
+	episode bool          // an episode runs; mu must be held
+}
+
+func newRestarter(n int) *restarter {
+	switch {
+	case n == 0:
+		n = defaultRestarts
+	case n < 0:
+		n = 0
+	}
+	return &restarter{
+		max:     n,
+		lost:    make(chan struct{}, 1),
+		asked:   make(chan struct{}, 1),
+		iceUp:   make(chan struct{}, 1),
+		answers: make(chan struct{}, 1),
+		offers:  make(chan struct{}, 1),
+		pathCh:  make(chan struct{}),
+	}
+}
+
+func notify(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+func drain(c chan struct{}) {
+	select {
+	case <-c:
+	default:
+	}
+}
+
+// PathChanged returns a channel that is closed when the selected candidate
+// pair changes after it was returned (an ICE restart found a new path, or
+// ICE switched pairs) or when the session ends. Read Path for the new path,
+// and call PathChanged again for the next change.
+func (s *Session) PathChanged() <-chan struct{} {
+	s.rs.mu.Lock()
+	defer s.rs.mu.Unlock()
+	return s.rs.pathCh
+}
+
+// onSelectedPair is pion's selected-pair callback.
+func (s *Session) onSelectedPair(*webrtc.ICECandidatePair) {
+	s.pathChanged()
+}
+
+func (s *Session) pathChanged() {
+	s.rs.mu.Lock()
+	close(s.rs.pathCh)
+	s.rs.pathCh = make(chan struct{})
+	s.rs.mu.Unlock()
+}
+
+// onICEState feeds the restart loop: a connected path, or a lost one.
+func (s *Session) onICEState(st webrtc.ICEConnectionState) {
+	switch st {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		notify(s.rs.iceUp)
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		if s.connected.Load() && s.rs.max > 0 {
+			notify(s.rs.lost)
+		}
+	}
+}
+
+// restartsPath says whether a failed ICE connection is the restart loop's to
+// handle rather than the end of the session.
+func (s *Session) restartsPath() bool {
+	return s.rs.max > 0 && s.connected.Load()
+}
+
+// restartLoop runs restart episodes until teardown. It is one of the
+// goroutines wg counts.
+func (s *Session) restartLoop() {
+	defer s.wg.Done()
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.rs.lost:
+			if s.iceConnected() {
+				continue // recovered on its own before we got here
+			}
+		case <-s.rs.asked:
+			// Peer b lost the path even if we still hear it: restart.
+		}
+		drain(s.rs.iceUp)
+		s.rs.mu.Lock()
+		s.rs.episode = true
+		s.rs.mu.Unlock()
+		before := s.Path()
+		var err error
+		if s.role == wire.RoleA {
+			err = s.restartAsOfferer()
+		} else {
+			err = s.restartAsAnswerer()
+		}
+		s.rs.mu.Lock()
+		s.rs.episode = false
+		s.rs.mu.Unlock()
+		if err != nil {
+			if s.ctx.Err() == nil {
+				s.log.Warn("the path to the peer failed and ICE restarts did not bring it back", "err", err)
+				s.finish(fmt.Errorf("%w: %w", ErrICEFailed, err))
+			}
+			return
+		}
+		after := s.Path()
+		s.log.Info("ICE restart found a new path", "before", before.String(), "after", after.String())
+		s.pathChanged()
+		// States and requests from during the episode are history.
+		drain(s.rs.lost)
+		drain(s.rs.asked)
+	}
+}
+
+func (s *Session) iceConnected() bool {
+	switch s.pc.ICEConnectionState() {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		return true
+	}
+	return false
+}
+
+// restartAsOfferer makes up to max attempts: a new offer with fresh ICE
+// credentials, the answer, then ICE connecting.
+func (s *Session) restartAsOfferer() error {
+	for attempt := 1; attempt <= s.rs.max; attempt++ {
+		s.log.Info("restarting ICE", "attempt", attempt)
+		drain(s.rs.iceUp)
+		drain(s.rs.answers)
+		// Candidates of the new generation wait until the offer is queued:
+		// pion starts gathering inside CreateOffer.
+		s.holdCandidates()
+		offer, err := s.pc.CreateOffer(&webrtc.OfferOptions{ICERestart: true})
+		if err == nil {
+			err = s.pc.SetLocalDescription(offer)
+		}
+		if err != nil {
+			s.releaseCandidates()
+			return fmt.Errorf("restart offer: %w", err)
+		}
+		s.postDescription(wire.Signal{T: wire.SignalOffer, SDP: offer.SDP})
+		s.rs.restarts.Add(1)
+		if err := s.await(s.rs.answers, restartAnswerTimeout); err != nil {
+			return fmt.Errorf("waiting for the restart answer: %w", err)
+		}
+		if err := s.awaitICE(restartAttemptTimeout); err == nil {
+			return nil
+		} else if s.ctx.Err() != nil {
+			return err
+		}
+	}
+	return fmt.Errorf("%d restart attempts failed", s.rs.max)
+}
+
+// restartAsAnswerer asks peer a for a restart and waits while recvLoop
+// answers a's offers, until ICE is up again. It asks again when no offer
+// came within restartAnswerTimeout+restartAttemptTimeout, and gives up after
+// as long as peer a's attempts can take.
+func (s *Session) restartAsAnswerer() error {
+	per := restartAnswerTimeout + restartAttemptTimeout
+	total := time.Duration(s.rs.max) * per
+	deadline := time.Now().Add(total)
+	drain(s.rs.offers)
+	for asked, ask := 0, true; ; {
+		if s.iceConnected() {
+			return nil
+		}
+		if ask && asked < s.rs.max {
+			asked++
+			s.log.Info("asking the peer to restart ICE", "attempt", asked)
+			s.postSignal(wire.Signal{T: wire.SignalRestart})
+		}
+		ask = false
+		wait := min(time.Until(deadline), per)
+		if wait <= 0 {
+			return fmt.Errorf("no new path within %s", total)
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-s.rs.iceUp:
+		case <-s.rs.offers:
+			// Peer a's attempt runs; it makes the next one itself.
+		case <-t.C:
+			ask = true
+		case <-s.ctx.Done():
+			t.Stop()
+			return s.ctx.Err()
+		}
+		t.Stop()
+	}
+}
+
+// await waits for c, at most d.
+func (s *Session) await(c chan struct{}, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-c:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("timed out after %s", d)
+	case <-s.ctx.Done():
+		return s.ctx.Err()
+	}
+}
+
+// awaitICE waits until ICE is connected, at most d.
+func (s *Session) awaitICE(d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for !s.iceConnected() {
+		select {
+		case <-s.rs.iceUp:
+		case <-t.C:
+			return fmt.Errorf("ICE did not connect within %s", d)
+		case <-s.ctx.Done():
+			return s.ctx.Err()
+		}
+	}
+	return nil
+}
+
+// onRestartRequest handles peer b's "restart" signal on peer a.
+func (s *Session) onRestartRequest() {
+	if s.role != wire.RoleA || !s.restartsPath() {
+		s.log.Debug("ignoring a restart request")
+		return
+	}
+	s.rs.mu.Lock()
+	running := s.rs.episode
+	s.rs.mu.Unlock()
+	if running {
+		return // the running episode covers it
+	}
+	notify(s.rs.asked)
+}
+
+// onRestartDescription applies an offer or answer that arrives after
+// Connect: a restart. It runs on recvLoop, so the candidates that follow the
+// description in the signalling are added after it.
+func (s *Session) onRestartDescription(sig wire.Signal) {
+	if !s.restartsPath() {
+		s.log.Debug("ignoring a description after connect: restarts are off", "type", sig.T)
+		return
+	}
+	switch {
+	case s.role == wire.RoleA && sig.T == wire.SignalAnswer:
+		if s.pc.SignalingState() != webrtc.SignalingStateHaveLocalOffer {
+			s.log.Debug("ignoring an answer without a pending offer")
+			return
+		}
+		if err := s.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sig.SDP}); err != nil {
+			s.finish(err)
+			return
+		}
+		notify(s.rs.answers)
+	case s.role == wire.RoleB && sig.T == wire.SignalOffer:
+		// pion restarts ICE and starts gathering inside
+		// SetRemoteDescription; hold the candidates until the answer.
+		s.holdCandidates()
+		if err := s.setRemote(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sig.SDP}); err != nil {
+			s.finish(err)
+			return
+		}
+		answer, err := s.pc.CreateAnswer(nil)
+		if err == nil {
+			err = s.pc.SetLocalDescription(answer)
+		}
+		if err != nil {
+			s.finish(s.ioFailure("restart answer", err))
+			return
+		}
+		s.postDescription(wire.Signal{T: wire.SignalAnswer, SDP: answer.SDP})
+		s.rs.restarts.Add(1)
+		s.log.Info("answered an ICE restart")
+		notify(s.rs.offers)
+	default:
+		s.finish(fmt.Errorf("%w: %q from peer %s after connect", ErrProtocol, sig.T, peerRole(s.role)))
+	}
+}
+
+func peerRole(own byte) string {
+	if own == wire.RoleA {
+		return "b"
+	}
+	return "a"
+}
+
+// holdCandidates makes local candidates wait for the next postDescription.
+func (s *Session) holdCandidates() {
+	s.outMu.Lock()
+	s.descPosted = false
+	s.outMu.Unlock()
+}
+
+// releaseCandidates sends the held candidates without a description: a
+// restart that failed before its description was queued.
+func (s *Session) releaseCandidates() {
+	s.outMu.Lock()
+	s.out = append(s.out, s.held...)
+	s.held = nil
+	s.descPosted = true
+	s.outMu.Unlock()
+	s.wakeSender()
+}
+
+// postSignal queues a signal that is neither a description nor a candidate.
+func (s *Session) postSignal(sig wire.Signal) {
+	s.outMu.Lock()
+	s.out = append(s.out, outSignal{sig: sig})
+	s.outMu.Unlock()
+	s.wakeSender()
+}
