@@ -21,6 +21,9 @@ var blockedPrefixes = []netip.Prefix{
 	netip.MustParsePrefix("100::/64"),       // discard-only, RFC 6666
 	netip.MustParsePrefix("fec0::/10"),      // site-local (deprecated, RFC 3879)
 	netip.MustParsePrefix("2001:db8::/32"),  // documentation, RFC 3849: never routed
+	// Azure's WireServer: a public address that answers only inside
+	// Azure, where it serves the VM agent's configuration.
+	netip.MustParsePrefix("168.63.129.16/32"),
 }
 
 // nat64 is the well-known NAT64 prefix (RFC 6052): an address in it reaches
@@ -33,7 +36,8 @@ var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 // peer. With allowPrivate (tests, a LAN-only relay) loopback, private,
 // link-local, ULA, unspecified and metadata addresses are admitted too. Cloud
 // metadata addresses (169.254.169.254, fd00:ec2::254, ...) fall under
-// link-local, ULA, CGNAT or 192.0.0.0/24 above.
+// link-local, ULA, CGNAT or 192.0.0.0/24 above; Azure's WireServer is listed
+// by itself.
 func peerAllowed(ip net.IP, allowPrivate bool) bool {
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {

@@ -33,6 +33,8 @@ func TestPeerAllowed(t *testing.T) {
 		{"fd00:ec2::254", false, true},
 		{"fc00::1", false, true},
 		{"192.0.0.192", false, true},
+		{"168.63.129.16", false, true}, // Azure WireServer
+		{"168.63.129.17", true, true},
 		{"198.18.0.1", false, true},
 		{"240.0.0.1", false, true},
 		{"::ffff:127.0.0.1", false, true}, // IPv4-mapped loopback
