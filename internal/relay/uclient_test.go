@@ -1,0 +1,138 @@
+package relay_test
+
+import (
+	"context"
+	"net"
+	"os/exec"
+	"regexp"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/direkt/direkt/internal/relay"
+)
+
+// TestTurnutilsUclient runs coturn's test client, turnutils_uclient from
+// Debian's coturn package (issue 4, section 7), against this relay on
+// loopback: it allocates, installs permissions and channels, and sends
+// messages through the relay to a UDP echo peer (or, with -T, over RFC 6062
+// TCP allocations to a second client), counting what comes back. The
+// credentials are TURN REST ones: issued by Credentials, or computed by
+// uclient itself from the shared secret (-W), which checks that both ends
+// read draft-uberti-behave-turn-rest-00 alike. AllowPrivate lets the relay
+// reach the loopback peer.
+func TestTurnutilsUclient(t *testing.T) {
+	bin, err := exec.LookPath("turnutils_uclient")
+	if err != nil {
+		t.Skip("turnutils_uclient not found: install Debian's coturn package")
+	}
+	secret := "the shared secret of the test"
+	s := startRelay(t, relay.Config{AllowPrivate: true, Secret: []byte(secret)})
+	udpAddr, tcpAddr := serverAddrs(t, s)
+	_, udpPort, _ := net.SplitHostPort(udpAddr)
+	_, tcpPort, _ := net.SplitHostPort(tcpAddr)
+	user, pass, _ := s.Credentials(time.Now())
+
+	const n = 10 // messages per client
+	cases := []struct {
+		name string
+		args []string
+		sent int // messages uclient must send and get back; 0: it must fail to allocate
+		echo bool
+	}{
+		// -c: no second (RTCP) allocation, whose traffic would go to the
+		// peer's port + 1.
+		{"udp, channels", []string{"-p", udpPort, "-u", user, "-w", pass, "-c"}, n, true},
+		{"udp, send indications, uclient's own REST credentials", []string{"-p", udpPort, "-u", "uclient", "-W", secret, "-c", "-s"}, n, true},
+		{"tcp, channels", []string{"-p", tcpPort, "-t", "-u", user, "-w", pass, "-c"}, n, true},
+		{"tcp, uclient's own REST credentials", []string{"-p", tcpPort, "-t", "-u", "uclient", "-W", secret, "-c"}, n, true},
+		// -T: TCP relay allocations (RFC 6062) between two clients.
+		{"tcp allocations, client to client", []string{"-p", tcpPort, "-T", "-u", user, "-w", pass}, 2 * n, false},
+		{"wrong secret", []string{"-p", udpPort, "-u", "uclient", "-W", secret + "x", "-c"}, 0, true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			args := append([]string{"-n", strconv.Itoa(n), "-l", "200"}, tc.args...)
+			var echo *echoPeer
+			if tc.echo {
+				echo = startEchoPeer(t)
+				_, port, _ := net.SplitHostPort(echo.conn.LocalAddr().String())
+				args = append(args, "-e", "127.0.0.1", "-r", port)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+			defer cancel()
+			cmd := exec.CommandContext(ctx, bin, append(args, "127.0.0.1")...)
+			cmd.WaitDelay = 5 * time.Second
+			out, err := cmd.CombinedOutput()
+			if tc.sent == 0 {
+				if err == nil || !regexp.MustCompile(`Cannot complete Allocation`).Match(out) {
+					t.Fatalf("uclient with a wrong secret: %v\n%s", err, out)
+				}
+				if echo != nil && echo.count() != 0 {
+					t.Fatalf("the echo peer got %d messages from a client that was refused", echo.count())
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("turnutils_uclient %v: %v\n%s", args, err, out)
+			}
+			m := regexp.MustCompile(`tot_send_msgs=(\d+), tot_recv_msgs=(\d+)\n`).FindAllSubmatch(out, -1)
+			lost := regexp.MustCompile(`Total lost packets (\d+) `).FindSubmatch(out)
+			if len(m) == 0 || lost == nil {
+				t.Fatalf("no totals in uclient's output:\n%s", out)
+			}
+			last := m[len(m)-1]
+			if string(last[1]) != strconv.Itoa(tc.sent) || string(last[2]) != strconv.Itoa(tc.sent) || string(lost[1]) != "0" {
+				t.Fatalf("uclient sent %s and got back %s, lost %s; want %d back of %d:\n%s", last[1], last[2], lost[1], tc.sent, tc.sent, out)
+			}
+			if echo != nil && echo.count() != tc.sent {
+				t.Fatalf("the echo peer got %d messages through the relay, want %d", echo.count(), tc.sent)
+			}
+			t.Logf("%s: %s", tc.name, lost[0])
+		})
+	}
+}
+
+// echoPeer is a UDP peer on loopback that sends every datagram back. It
+// stops at cleanup.
+type echoPeer struct {
+	conn net.PacketConn
+	mu   sync.Mutex
+	n    int
+}
+
+func startEchoPeer(t *testing.T) *echoPeer {
+	t.Helper()
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &echoPeer{conn: conn}
+	var wg sync.WaitGroup
+	wg.Go(func() {
+		buf := make([]byte, 64<<10)
+		for {
+			n, from, err := conn.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			e.mu.Lock()
+			e.n++
+			e.mu.Unlock()
+			_, _ = conn.WriteTo(buf[:n], from)
+		}
+	})
+	t.Cleanup(func() {
+		_ = conn.Close()
+		wg.Wait()
+	})
+	return e
+}
+
+func (e *echoPeer) count() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.n
+}
