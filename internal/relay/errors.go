@@ -3,9 +3,9 @@ package relay
 import "errors"
 
 var (
-	// ErrNoListener is returned by New when Config has neither a UDP
-	// socket nor a TCP listener.
-	ErrNoListener = errors.New("relay: no UDP socket and no TCP listener")
+	// ErrNoListener is returned by New when Config has no UDP socket, no
+	// TCP listener and no TLS listener.
+	ErrNoListener = errors.New("relay: no UDP socket and no TCP or TLS listener")
 
 	// ErrNoPublicIP is returned by New when Config.PublicIP is nil and the
 	// listeners are bound to an unspecified address, so the relay address to

@@ -20,8 +20,9 @@ import (
 	"github.com/direkt/direkt/internal/wire"
 )
 
-// Config configures a relay Server. At least one of UDPConn and TCPListener
-// must be set. The Server takes ownership of both: Close closes them.
+// Config configures a relay Server. At least one of UDPConn, TCPListener
+// and TLSListener must be set. The Server takes ownership of them: Close
+// closes them.
 type Config struct {
 	// UDPConn serves STUN and TURN over UDP. nil = no UDP listener. The
 	// caller opens the socket, so tests can bind port 0 and a deployment can
@@ -30,6 +31,10 @@ type Config struct {
 	// TCPListener serves STUN and TURN over TCP (RFC 6062 framing of STUN
 	// over a stream). nil = no TCP listener.
 	TCPListener net.Listener
+	// TLSListener serves TURN over TLS: it returns connections that are
+	// already decrypted, such as Mux.TURN, and its Addr's port is the one
+	// "turns:" URLs name. nil = no TURN over TLS.
+	TLSListener net.Listener
 	// PublicIP is the relay address advertised in allocations. nil = the IP
 	// the UDP (else TCP) listener is bound to, if that is a specific address;
 	// New fails with ErrNoPublicIP when it is unspecified.
@@ -76,6 +81,7 @@ type Server struct {
 	secret  []byte
 	udpPort int // 0 = no UDP listener
 	tcpPort int // 0 = no TCP listener
+	tlsPort int // 0 = no TURN over TLS
 	turn    *turn.Server
 
 	closeOnce sync.Once
@@ -97,7 +103,7 @@ type Server struct {
 
 // New starts a server on the listeners in cfg.
 func New(cfg Config) (*Server, error) {
-	if cfg.UDPConn == nil && cfg.TCPListener == nil {
+	if cfg.UDPConn == nil && cfg.TCPListener == nil && cfg.TLSListener == nil {
 		return nil, ErrNoListener
 	}
 	if cfg.MaxAllocationsPerUser < 0 || cfg.CredentialTTL < 0 {
@@ -143,6 +149,13 @@ func New(cfg Config) (*Server, error) {
 	if cfg.TCPListener != nil {
 		ip, port := addrIPPort(cfg.TCPListener.Addr())
 		s.tcpPort = port
+		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
+			publicIP = ip
+		}
+	}
+	if cfg.TLSListener != nil {
+		ip, port := addrIPPort(cfg.TLSListener.Addr())
+		s.tlsPort = port
 		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
 			publicIP = ip
 		}
@@ -202,12 +215,20 @@ func New(cfg Config) (*Server, error) {
 			PermissionHandler:     permit,
 		}}
 	}
+	if cfg.TLSListener != nil {
+		s.busy++
+		sc.ListenerConfigs = append(sc.ListenerConfigs, turn.ListenerConfig{
+			Listener:              &trackedListener{Listener: cfg.TLSListener, s: s},
+			RelayAddressGenerator: gen,
+			PermissionHandler:     permit,
+		})
+	}
 	ts, err := turn.NewServer(sc)
 	if err != nil {
 		return nil, fmt.Errorf("relay: start TURN server: %w", err)
 	}
 	s.turn = ts
-	s.log.Info("relay started", "udp_port", s.udpPort, "tcp_port", s.tcpPort,
+	s.log.Info("relay started", "udp_port", s.udpPort, "tcp_port", s.tcpPort, "tls_port", s.tlsPort,
 		"public_ip", publicIP.String(), "turn", !cfg.NoTURN)
 	return s, nil
 }
@@ -269,8 +290,10 @@ func (s *Server) password(username string) string {
 // ICEServers describes this server for a peer that reached the rendezvous at
 // host (a host name or IP, with or without ":port"; the port is replaced by
 // the relay's): "stun:host:port" when UDP is served, and unless NoTURN one
-// TURN entry with "turn:host:port?transport=udp" and/or "?transport=tcp" for
-// the listeners that exist, carrying fresh credentials from Credentials(now).
+// TURN entry with "turn:host:port?transport=udp", "?transport=tcp" and
+// "turns:host:port?transport=tcp" for the listeners that exist, carrying
+// fresh credentials from Credentials(now). A "turns:" URL names host as the
+// client reached it, so a certificate for that name must be served there.
 func (s *Server) ICEServers(host string, now time.Time) []wire.ICEServer {
 	if h, _, err := net.SplitHostPort(host); err == nil {
 		host = h
@@ -289,6 +312,9 @@ func (s *Server) ICEServers(host string, now time.Time) []wire.ICEServer {
 	}
 	if s.tcpPort != 0 {
 		urls = append(urls, "turn:"+net.JoinHostPort(host, strconv.Itoa(s.tcpPort))+"?transport=tcp")
+	}
+	if s.tlsPort != 0 {
+		urls = append(urls, "turns:"+net.JoinHostPort(host, strconv.Itoa(s.tlsPort))+"?transport=tcp")
 	}
 	user, pass, _ := s.Credentials(now)
 	return append(out, wire.ICEServer{URLs: urls, Username: user, Credential: pass})
