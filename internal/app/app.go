@@ -54,6 +54,9 @@ type Config struct {
 	// Policy and IncludeLoopback are passed to the session.
 	Policy          session.Policy
 	IncludeLoopback bool
+	// ICEServers picks each session's STUN/TURN servers given those the
+	// rendezvous issued (the CLI's --ice-server). nil means the issued ones.
+	ICEServers func(issued []wire.ICEServer) []wire.ICEServer
 	// AskRecord makes the host ask the client's consent to a record at
 	// the start of every consultation.
 	AskRecord bool
@@ -250,6 +253,9 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Role, askRecord bool) (*live, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
+	if b.cfg.ICEServers != nil {
+		pair.ICEServers = b.cfg.ICEServers(pair.ICEServers)
+	}
 	sess, err := ConnectSession(cctx, pair, b.cfg.Policy, b.cfg.IncludeLoopback, b.log)
 	if err != nil {
 		return nil, err

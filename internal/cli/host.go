@@ -40,8 +40,9 @@ func runHost(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "Usage: direkt host [flags]\n\nStarts a consultation: shows a code and a join link for the client, and the console.\n\n")
 		fs.PrintDefaults()
 	}
-	ev := &events{json: pf.json, out: env.Stdout, start: env.Start}
 	pos, err := parseInterspersed(fs, args)
+	// After parsing: ev.json must see --json.
+	ev := &events{json: pf.json, out: env.Stdout, start: env.Start}
 	if err != nil {
 		return exitUsage
 	}
@@ -82,6 +83,7 @@ func (p *peer) appConfig(cf consoleFlags) (app.Config, code.Lang, error) {
 		DataDir:         dir,
 		Policy:          p.policy,
 		IncludeLoopback: p.flags.loopback,
+		ICEServers:      p.ice,
 		Logger:          p.log,
 	}, lang, nil
 }

@@ -27,8 +27,9 @@ func runJoin(ctx context.Context, args []string, env Env) int {
 		fmt.Fprintf(env.Stderr, "Usage: direkt join [flags] [CODE]\n\nJoins the consultation of the adviser who gave you the code. Without CODE it is read from stdin.\n\n")
 		fs.PrintDefaults()
 	}
-	ev := &events{json: pf.json, out: env.Stdout, start: env.Start}
 	pos, err := parseInterspersed(fs, args)
+	// After parsing: ev.json must see --json.
+	ev := &events{json: pf.json, out: env.Stdout, start: env.Start}
 	if err != nil {
 		return exitUsage
 	}

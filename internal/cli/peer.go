@@ -29,6 +29,7 @@ type peerFlags struct {
 	verbose bool
 	// loopback gathers loopback candidates; for same-host tests only.
 	loopback bool
+	ice      iceFlags
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet, env Env) {
@@ -38,6 +39,7 @@ func (p *peerFlags) register(fs *flag.FlagSet, env Env) {
 	fs.StringVar(&p.name, "name", "", "your name as the other side sees it (default: host name)")
 	fs.BoolVar(&p.verbose, "v", false, "log diagnostics to stderr")
 	fs.BoolVar(&p.loopback, "loopback", env.Getenv("DIREKT_LOOPBACK") == "1", "also use loopback addresses (testing on one machine)")
+	p.ice.register(fs, env)
 }
 
 // peer is the state a send or receive run builds up.
@@ -48,6 +50,7 @@ type peer struct {
 	log    *slog.Logger
 	policy session.Policy
 	key    ed25519.PrivateKey
+	ice    iceOverride // nil: the rendezvous's ICE servers
 }
 
 func newPeer(env Env, f peerFlags) (*peer, error) {
@@ -55,11 +58,16 @@ func newPeer(env Env, f peerFlags) (*peer, error) {
 	if err != nil {
 		return nil, usagef(fmt.Sprintf("--path %q: want auto, direct or relay", f.path))
 	}
+	ice, err := f.ice.override()
+	if err != nil {
+		return nil, err
+	}
 	p := &peer{
 		env:    env,
 		flags:  f,
 		ev:     &events{json: f.json, out: env.Stdout, start: env.Start},
 		policy: policy,
+		ice:    ice,
 	}
 	p.log = env.Logger
 	if p.log == nil {
@@ -110,6 +118,7 @@ func (p *peer) hello(app string) wire.Signal {
 func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Session, error) {
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
+	pair.ICEServers = p.ice.apply(pair.ICEServers)
 	s, err := app.ConnectSession(cctx, pair, p.policy, p.flags.loopback, p.log)
 	if err != nil {
 		return nil, err
