@@ -233,6 +233,12 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 	if pair.Peer.Path == wire.PathRelay {
 		policy = session.PolicyRelay
 	}
+	restarts := 0 // the session's default
+	if len(pair.Peer.ID) == 0 {
+		// A browser (its hello has no long-term key) answers one offer
+		// only; a restart would only cut a path that may yet recover.
+		restarts = -1
+	}
 	sess, err := session.Connect(ctx, session.Config{
 		Role:            pair.Role,
 		Signaller:       pair,
@@ -241,6 +247,7 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 		BindingKey:      pair.Keys.Binding,
 		IncludeLoopback: loopback,
 		Logger:          log,
+		Restarts:        restarts,
 	})
 	if err != nil {
 		pair.Close(wire.MoodErrory)

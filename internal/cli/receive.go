@@ -108,6 +108,7 @@ func (p *peer) receive(ctx context.Context, c code.Code, outDir string) error {
 		return err
 	}
 	defer sess.Close()
+	defer p.watchPath(sess)()
 	actx, acancel := context.WithTimeout(ctx, connectTimeout)
 	ch, err := sess.Accept(actx)
 	acancel()

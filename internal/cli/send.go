@@ -117,6 +117,7 @@ func (p *peer) send(ctx context.Context, paths []string, lang code.Lang) error {
 		return err
 	}
 	defer sess.Close()
+	defer p.watchPath(sess)()
 	ch, err := sess.Open(ctx, filesLabel)
 	if err != nil {
 		return err

@@ -1,0 +1,172 @@
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/direkt/direkt/internal/netbed"
+)
+
+// The network changes under a running transfer (issue 4, section 5): the
+// real direkt send and receive in a netbed, the receiver behind an easy NAT,
+// and mid-transfer its network changes. The session restarts ICE over the
+// still-open mailbox; the same processes finish the transfer, the file is
+// intact, nothing was resumed, and the receiver's events show the path
+// before ("connected") and after ("path").
+
+// restartBytes is the file size: $DIREKT_RESTART_MIB MiB, default 64.
+func restartBytes() int64 {
+	if n, err := strconv.Atoi(os.Getenv("DIREKT_RESTART_MIB")); err == nil && n > 0 {
+		return int64(n) << 20
+	}
+	return 64 << 20
+}
+
+// restartOutage is how long an interface stays down: longer than ICE's 5 s
+// "disconnected" timeout, so that the path fails and must be restarted.
+const restartOutage = 7 * time.Second
+
+func TestRestartNetns(t *testing.T) {
+	if testing.Short() {
+		t.Skip("namespace test")
+	}
+	requireMatrix(t)
+	for _, tc := range []struct {
+		name    string
+		disrupt func(ctx context.Context, s *netbed.Site) error
+	}{
+		{"down-up", hostDownUp},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			runRestart(t, tc.disrupt)
+		})
+	}
+}
+
+func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) error) {
+	ctx := testContext(t, 3*time.Minute)
+	// 5 ms one way per site link (20 ms RTT between the peers) keeps the
+	// transfer slow enough to be cut in the middle.
+	bed, err := netbed.New(ctx, netbed.Config{Prefix: matrixPrefix, A: netbed.Public, B: netbed.Easy, Delay: 5 * time.Millisecond})
+	if err != nil {
+		t.Fatalf("bed: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := bed.Close(); err != nil {
+			t.Errorf("bed: %v", err)
+		}
+	})
+	srvAddr := netbed.ServerAddr.String()
+	srv := start(t, "server", procOptions{Netns: bed.Server}, "server", "--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr)
+	if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {
+		t.Fatalf("server did not start: %v\n%s", err, srv.eventLog())
+	}
+	server := "http://" + srvAddr + ":8080"
+
+	src := filepath.Join(t.TempDir(), "restart.bin")
+	size := restartBytes()
+	writeRandom(t, src, size)
+	out := t.TempDir()
+	send := start(t, "send", procOptions{Netns: bed.A.Host}, "send", "--json", "-v", "--server", server, src)
+	codeEv, _, err := send.await(ctx, 0, func(e event) bool { return e.Event == "code" || e.Event == "error" })
+	if err != nil || codeEv.Event != "code" {
+		t.Fatalf("sender got no code: %s", describeFailure(send, err))
+	}
+	recv := start(t, "receive", procOptions{Netns: bed.B.Host}, "receive", "--json", "-v", "--out", out, "--server", server, codeEv.Code)
+	// Cut the network once a little of the file arrived.
+	prog, _, err := recv.await(ctx, 0, func(e event) bool {
+		return (e.Event == "progress" && e.Bytes >= 4<<20) || e.Event == "done" || e.Event == "error"
+	})
+	if err != nil || prog.Event != "progress" {
+		t.Fatalf("no progress to interrupt: %s", describeFailure(recv, err))
+	}
+	if prog.Bytes >= size {
+		t.Fatalf("the transfer finished before the network changed (%d bytes): make the file bigger", prog.Bytes)
+	}
+	cut := time.Now()
+	if err := disrupt(ctx, bed.B); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("network changed at %d of %d bytes (%s)", prog.Bytes, size, time.Since(cut).Round(time.Millisecond))
+
+	rcode, rok := exitCode(ctx, recv)
+	scode, sok := exitCode(ctx, send)
+	if !rok || !sok || rcode != 0 || scode != 0 {
+		t.Fatalf("exit: receive %d (%v), send %d (%v)\nreceive: %s\nsend: %s", rcode, rok, scode, sok,
+			describeFailure(recv, nil), describeFailure(send, nil))
+	}
+	t.Logf("transfer took %s after the change", time.Since(cut).Round(time.Millisecond))
+	done, ok := recv.last("done")
+	if !ok {
+		t.Fatal("no done event from the receiver")
+	}
+	var res cellResult
+	if !fileIntact(t, out, done, src, &res) {
+		t.Fatalf("file not intact: %v", res.problems)
+	}
+	if done.Resumed == nil || *done.Resumed != 0 {
+		t.Errorf("done event resumed %v bytes, want 0: the same transfer must carry on", done.Resumed)
+	}
+	for _, p := range []*proc{send, recv} {
+		var connected, paths []string
+		for _, e := range p.all() {
+			switch e.Event {
+			case "connected":
+				connected = append(connected, e.raw)
+			case "path":
+				paths = append(paths, e.raw)
+			}
+		}
+		t.Logf("%s: connected %s; then %s", p.name, strings.Join(connected, " "), strings.Join(paths, " "))
+		if len(connected) != 1 {
+			t.Errorf("%s: %d connected events, want 1", p.name, len(connected))
+		}
+		if len(paths) == 0 {
+			t.Errorf("%s: no path event after the network changed", p.name)
+		}
+	}
+	if _, ok := recv.stderrContains("answered an ICE restart"); !ok {
+		t.Errorf("the receiver did not answer an ICE restart")
+	}
+}
+
+// bedIP runs ip(8) in namespace ns.
+func bedIP(ctx context.Context, ns string, args ...string) error {
+	out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
+	}
+	return nil
+}
+
+// hostDownUp takes the receiver's interface down for restartOutage and
+// brings it back with its default route, which the kernel dropped with the
+// link, as a DHCP client would.
+func hostDownUp(ctx context.Context, s *netbed.Site) error {
+	out, err := exec.CommandContext(ctx, "ip", "-n", s.Host, "route", "show", "default").Output()
+	route := strings.Fields(string(out))
+	if err != nil || len(route) < 3 {
+		return fmt.Errorf("default route of %s: %q, %v", s.Host, out, err)
+	}
+	if err := bedIP(ctx, s.Host, "link", "set", "eth0", "down"); err != nil {
+		return err
+	}
+	t := time.NewTimer(restartOutage)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	if err := bedIP(ctx, s.Host, "link", "set", "eth0", "up"); err != nil {
+		return err
+	}
+	return bedIP(ctx, s.Host, append([]string{"route", "add"}, route...)...)
+}
