@@ -1,6 +1,7 @@
 package session
 
 import (
+	"errors"
 	"fmt"
 	"sync"
 	"sync/atomic"
@@ -58,6 +59,7 @@ type restarter struct {
 	iceUp   chan struct{} // cap 1: ICE connected (again)
 	answers chan struct{} // cap 1: a restart answer was applied (peer a)
 	offers  chan struct{} // cap 1: a restart offer was answered (peer b)
+	sigGone chan struct{} // closed by recvLoop when the Signaller failed after connect
 
 	restarts atomic.Int64 // restart offers made (peer a) or answered (peer b)
 
@@ -80,6 +82,7 @@ func newRestarter(n int) *restarter {
 		iceUp:   make(chan struct{}, 1),
 		answers: make(chan struct{}, 1),
 		offers:  make(chan struct{}, 1),
+		sigGone: make(chan struct{}),
 		pathCh:  make(chan struct{}),
 	}
 }
@@ -159,9 +162,16 @@ func (s *Session) restartLoop() {
 		s.rs.mu.Unlock()
 		before := s.Path()
 		var err error
-		if s.role == wire.RoleA {
+		switch {
+		case isClosed(s.rs.sigGone):
+			// No signalling, no restart: the path may still come back by
+			// itself within ICE's failed timeout.
+			if err = s.awaitICE(defaultICEFailed); err != nil {
+				err = fmt.Errorf("signalling closed, so no restart: %w", err)
+			}
+		case s.role == wire.RoleA:
 			err = s.restartAsOfferer()
-		} else {
+		default:
 			err = s.restartAsAnswerer()
 		}
 		s.rs.mu.Lock()
@@ -211,7 +221,7 @@ func (s *Session) restartAsOfferer() error {
 		}
 		s.postDescription(wire.Signal{T: wire.SignalOffer, SDP: offer.SDP})
 		s.rs.restarts.Add(1)
-		if err := s.await(s.rs.answers, restartAnswerTimeout); err != nil {
+		if err := s.awaitOr(s.rs.answers, restartAnswerTimeout); err != nil {
 			return fmt.Errorf("waiting for the restart answer: %w", err)
 		}
 		if err := s.awaitICE(restartAttemptTimeout); err == nil {
@@ -253,6 +263,13 @@ func (s *Session) restartAsAnswerer() error {
 			// Peer a's attempt runs; it makes the next one itself.
 		case <-t.C:
 			ask = true
+		case <-s.rs.sigGone:
+			t.Stop()
+			// The path may still come back by itself.
+			if err := s.awaitICE(defaultICEFailed); err != nil {
+				return fmt.Errorf("%w: %w", errSignallingGone, err)
+			}
+			return nil
 		case <-s.ctx.Done():
 			t.Stop()
 			return s.ctx.Err()
@@ -261,8 +278,9 @@ func (s *Session) restartAsAnswerer() error {
 	}
 }
 
-// await waits for c, at most d.
-func (s *Session) await(c chan struct{}, d time.Duration) error {
+// awaitOr waits for c, at most d, and fails at once when the signalling
+// closed.
+func (s *Session) awaitOr(c chan struct{}, d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {
@@ -270,10 +288,14 @@ func (s *Session) await(c chan struct{}, d time.Duration) error {
 		return nil
 	case <-t.C:
 		return fmt.Errorf("timed out after %s", d)
+	case <-s.rs.sigGone:
+		return errSignallingGone
 	case <-s.ctx.Done():
 		return s.ctx.Err()
 	}
 }
+
+var errSignallingGone = errors.New("the signalling closed")
 
 // awaitICE waits until ICE is connected, at most d.
 func (s *Session) awaitICE(d time.Duration) error {

@@ -201,12 +201,33 @@ func newAddress(ctx context.Context, s *netbed.Site) error {
 	return ip(ctx, s.Host, append([]string{"route", "add"}, route...)...)
 }
 
-// flushConntrack makes the site's NAT forget every mapping, as a router
-// reboot or an expired UDP timeout does.
+// flushConntrack makes the site's NAT forget every mapping the way a
+// router reboot does: conntrack flushed while for a second nothing from the
+// LAN gets out, so that the peer's packets reach the router first and leave
+// entries that move the host's mapping to a new port when it speaks again
+// (DESIGN.md, the conntrack race). A bare flush only sometimes moves it.
 func flushConntrack(ctx context.Context, s *netbed.Site) error {
+	nft := func(script string) error {
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("nft in %s: %w: %s", s.Router, err, out)
+		}
+		return nil
+	}
+	if err := nft("table ip reboot {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n\t\tiifname \"lan0\" drop\n\t}\n}\n"); err != nil {
+		return err
+	}
 	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "conntrack", "-F").CombinedOutput()
 	if err != nil {
 		return fmt.Errorf("conntrack -F in %s: %w: %s", s.Router, err, out)
 	}
-	return nil
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nft("delete table ip reboot\n")
 }

@@ -135,6 +135,7 @@ func (s *Session) recvLoop() {
 				return
 			}
 			s.log.Debug("signalling closed after connect", "err", err)
+			close(s.rs.sigGone) // no more restarts
 			return
 		}
 		// pairing validates what it unseals; checking again keeps this
