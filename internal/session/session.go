@@ -103,6 +103,10 @@ type Config struct {
 	// negative means none: the session ends when its path fails, as it
 	// must with a peer that does not answer a second offer.
 	Restarts int
+	// TURNDial opens the TCP and TLS connections to TURN servers: through
+	// a proxy, with a private CA for turns: (turndial.go). Nil means pion
+	// dials them directly and checks turns: against the system's roots.
+	TURNDial *TURNDial
 
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
@@ -291,6 +295,7 @@ func newSession(cfg Config) (*Session, error) {
 	// browser peer must not send more in one message than Channel buffers.
 	se.SetSCTPMaxMessageSize(maxInbound)
 	se.SetSCTPRTOMax(sctpRTOMax)
+	setTURNDial(&se, cfg.TURNDial, cfg.ICEServers)
 
 	policy := webrtc.ICETransportPolicyAll
 	if cfg.Policy == PolicyRelay {
