@@ -43,6 +43,7 @@ func TestRestartNetns(t *testing.T) {
 		disrupt func(ctx context.Context, s *netbed.Site) error
 	}{
 		{"down-up", hostDownUp},
+		{"nat-forgets-udp", natForgetsUDP},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			runRestart(t, tc.disrupt)
@@ -169,4 +170,41 @@ func hostDownUp(ctx context.Context, s *netbed.Site) error {
 		return err
 	}
 	return bedIP(ctx, s.Host, append([]string{"route", "add"}, route...)...)
+}
+
+// natForgetsUDP makes the receiver's NAT forget its UDP mappings, as when
+// their short timeouts expire (TCP's do not), the way a router reboot
+// does: conntrack's UDP entries deleted while for a second nothing from the
+// LAN gets out, so that the peer's packets reach the router first and leave
+// entries that move the host's mapping to a new port when it speaks again
+// (DESIGN.md, the conntrack race). A full "conntrack -F" also drops the
+// mailbox's TCP mapping: the server's next segment meets the router, which
+// resets it, and a mailbox cannot be re-opened yet, so no restart can be
+// signalled.
+func natForgetsUDP(ctx context.Context, s *netbed.Site) error {
+	nft := func(script string) error {
+		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "nft", "-f", "-")
+		cmd.Stdin = strings.NewReader(script)
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return fmt.Errorf("nft in %s: %w: %s", s.Router, err, out)
+		}
+		return nil
+	}
+	if err := nft("table ip reboot {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n\t\tiifname \"lan0\" drop\n\t}\n}\n"); err != nil {
+		return err
+	}
+	args := []string{"netns", "exec", s.Router, "conntrack", "-D", "-p", "udp"}
+	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
+	// conntrack -D exits 1 when it found nothing to delete.
+	if err != nil && !strings.Contains(string(out), "flow entries") {
+		return fmt.Errorf("%s: %w: %s", strings.Join(args[3:], " "), err, out)
+	}
+	t := time.NewTimer(time.Second)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	return nft("delete table ip reboot\n")
 }

@@ -234,20 +234,27 @@ func (s *Session) restartAsOfferer() error {
 }
 
 // restartAsAnswerer asks peer a for a restart and waits while recvLoop
-// answers a's offers, until ICE is up again. It asks again when no offer
-// came within restartAnswerTimeout+restartAttemptTimeout, and gives up after
-// as long as peer a's attempts can take.
+// answers a's offers, until ICE is up again. Peer a makes further attempts
+// by itself; b asks again only when a's last attempt connected on a's side
+// but not on b's. When no offer follows a request within
+// restartAnswerTimeout+restartAttemptTimeout, the signalling is not getting
+// through (the mailbox connection died with the network) and b gives up.
 func (s *Session) restartAsAnswerer() error {
 	per := restartAnswerTimeout + restartAttemptTimeout
 	total := time.Duration(s.rs.max) * per
 	deadline := time.Now().Add(total)
 	drain(s.rs.offers)
+	offered := false // an offer came since the last request
 	for asked, ask := 0, true; ; {
 		if s.iceConnected() {
 			return nil
 		}
-		if ask && asked < s.rs.max {
+		if ask {
+			if asked == s.rs.max {
+				return fmt.Errorf("%d restart requests brought no new path", asked)
+			}
 			asked++
+			offered = false
 			s.log.Info("asking the peer to restart ICE", "attempt", asked)
 			s.postSignal(wire.Signal{T: wire.SignalRestart})
 		}
@@ -260,8 +267,11 @@ func (s *Session) restartAsAnswerer() error {
 		select {
 		case <-s.rs.iceUp:
 		case <-s.rs.offers:
-			// Peer a's attempt runs; it makes the next one itself.
+			offered = true // a's attempt runs; it makes the next one itself
 		case <-t.C:
+			if !offered {
+				return fmt.Errorf("the peer did not answer the restart request within %s", per)
+			}
 			ask = true
 		case <-s.rs.sigGone:
 			t.Stop()
