@@ -5,6 +5,9 @@
 // bodies with the peer in the same mailbox. It knows nothing of what the bodies mean; pairing
 // puts CPace messages and sealed signalling in them.
 //
+// Dial reaches https/wss servers with private CA roots and through a caller's
+// dialer (an HTTP CONNECT proxy) when DialOptions say so.
+//
 // mailbox imports internal/wire and coder/websocket. It must never import
 // the rendezvous server, pairing, session, cli or console packages.
 package mailbox

@@ -2,8 +2,11 @@ package mailbox
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -17,9 +20,18 @@ import (
 
 // DialOptions configures Dial. A nil *DialOptions means all defaults.
 type DialOptions struct {
-	// HTTPClient performs the WebSocket handshake. nil = http.DefaultClient.
-	// It carries TLS roots and proxy settings.
+	// HTTPClient performs the WebSocket handshake. nil = a client made
+	// from RootCAs and NetDial, or http.DefaultClient when both are unset.
 	HTTPClient *http.Client
+	// RootCAs verifies an https or wss server's certificate, for a
+	// server whose certificate a private CA signed. nil = the system's
+	// roots. Ignored when HTTPClient is set.
+	RootCAs *x509.CertPool
+	// NetDial opens the TCP connection to the server, for example through
+	// an HTTP CONNECT proxy (package proxy); TLS runs on top of it. nil =
+	// a direct connection, or the proxy of $HTTPS_PROXY / $HTTP_PROXY as Go's
+	// http.ProxyFromEnvironment picks it. Ignored when HTTPClient is set.
+	NetDial func(ctx context.Context, network, addr string) (net.Conn, error)
 	// Header is added to the handshake request. nil = none.
 	Header http.Header
 }
@@ -78,8 +90,22 @@ func Dial(ctx context.Context, serverURL string, opts *DialOptions) (*Conn, erro
 	if opts == nil {
 		opts = &DialOptions{}
 	}
+	client := opts.HTTPClient
+	if client == nil && (opts.RootCAs != nil || opts.NetDial != nil) {
+		tr := &http.Transport{
+			DialContext:         opts.NetDial,
+			TLSClientConfig:     &tls.Config{RootCAs: opts.RootCAs, MinVersion: tls.VersionTLS12},
+			TLSHandshakeTimeout: 10 * time.Second,
+		}
+		if opts.NetDial == nil {
+			tr.Proxy = http.ProxyFromEnvironment
+		}
+		// The WebSocket takes the connection over; nothing stays idle.
+		defer tr.CloseIdleConnections()
+		client = &http.Client{Transport: tr}
+	}
 	ws, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-		HTTPClient:   opts.HTTPClient,
+		HTTPClient:   client,
 		HTTPHeader:   opts.Header.Clone(),
 		Subprotocols: []string{wire.Subprotocol},
 	})
