@@ -41,11 +41,16 @@ func TestRestartNetns(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		disrupt func(ctx context.Context, s *netbed.Site) error
+		// conntrack: the disruption runs conntrack(8).
+		conntrack bool
 	}{
-		{"down-up", hostDownUp},
-		{"nat-forgets-udp", natForgetsUDP},
+		{"down-up", hostDownUp, false},
+		{"nat-forgets-udp", natForgetsUDP, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			if _, err := exec.LookPath("conntrack"); err != nil && tc.conntrack {
+				t.Skip("needs conntrack (Debian package conntrack)")
+			}
 			runRestart(t, tc.disrupt)
 		})
 	}
