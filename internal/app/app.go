@@ -33,6 +33,9 @@ type Config struct {
 	Server string
 	// Dial is passed to the mailbox client; nil means defaults.
 	Dial *mailbox.DialOptions
+	// TURNDial is passed to every session: how TURN over TCP and TLS is
+	// reached (private CA roots, a proxy). nil means pion's direct dialing.
+	TURNDial *session.TURNDial
 	// JoinBase is the base of browser join links, ending in "/j/"; "" means
 	// Server + "/j/" (host only).
 	JoinBase string
@@ -229,7 +232,7 @@ func consultErr(err error) error {
 // setup. Either side may insist on the relay: a peer whose hello asks for it
 // gets it on both ends, so that both report the same path. On failure it
 // leaves the mailbox (mood errory).
-func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Policy, loopback bool, log *slog.Logger) (*session.Session, error) {
+func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Policy, loopback bool, turnDial *session.TURNDial, log *slog.Logger) (*session.Session, error) {
 	if pair.Peer.Path == wire.PathRelay {
 		policy = session.PolicyRelay
 	}
@@ -248,6 +251,7 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 		IncludeLoopback: loopback,
 		Logger:          log,
 		Restarts:        restarts,
+		TURNDial:        turnDial,
 	})
 	if err != nil {
 		pair.Close(wire.MoodErrory)
@@ -263,7 +267,7 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 	if b.cfg.ICEServers != nil {
 		pair.ICEServers = b.cfg.ICEServers(pair.ICEServers)
 	}
-	sess, err := ConnectSession(cctx, pair, b.cfg.Policy, b.cfg.IncludeLoopback, b.log)
+	sess, err := ConnectSession(cctx, pair, b.cfg.Policy, b.cfg.IncludeLoopback, b.cfg.TURNDial, b.log)
 	if err != nil {
 		return nil, err
 	}

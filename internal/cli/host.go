@@ -84,6 +84,8 @@ func (p *peer) appConfig(cf consoleFlags) (app.Config, code.Lang, error) {
 		Policy:          p.policy,
 		IncludeLoopback: p.flags.loopback,
 		ICEServers:      p.ice,
+		Dial:            p.net.dial,
+		TURNDial:        p.net.turn,
 		Logger:          p.log,
 	}, lang, nil
 }

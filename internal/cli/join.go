@@ -93,6 +93,7 @@ func (p *peer) join(ctx context.Context, cf consoleFlags, pos []string, rejoin s
 		if cfg.Server, err = findLocalServer(ctx, c.Nameplate, p.log); err != nil {
 			return err
 		}
+		cfg.Dial = lanDial()
 	}
 	if host != nil && host.Server != "" {
 		cfg.Server = host.Server

@@ -30,6 +30,7 @@ type peerFlags struct {
 	// loopback gathers loopback candidates; for same-host tests only.
 	loopback bool
 	ice      iceFlags
+	net      netFlags
 }
 
 func (p *peerFlags) register(fs *flag.FlagSet, env Env) {
@@ -40,6 +41,7 @@ func (p *peerFlags) register(fs *flag.FlagSet, env Env) {
 	fs.BoolVar(&p.verbose, "v", false, "log diagnostics to stderr")
 	fs.BoolVar(&p.loopback, "loopback", env.Getenv("DIREKT_LOOPBACK") == "1", "also use loopback addresses (testing on one machine)")
 	p.ice.register(fs, env)
+	p.net.register(fs, env)
 }
 
 // peer is the state a send or receive run builds up.
@@ -51,6 +53,7 @@ type peer struct {
 	policy session.Policy
 	key    ed25519.PrivateKey
 	ice    iceOverride // nil: the rendezvous's ICE servers
+	net    netConfig
 }
 
 func newPeer(env Env, f peerFlags) (*peer, error) {
@@ -62,12 +65,17 @@ func newPeer(env Env, f peerFlags) (*peer, error) {
 	if err != nil {
 		return nil, err
 	}
+	nc, err := f.net.build(env)
+	if err != nil {
+		return nil, err
+	}
 	p := &peer{
 		env:    env,
 		flags:  f,
 		ev:     &events{json: f.json, out: env.Stdout, start: env.Start},
 		policy: policy,
 		ice:    ice,
+		net:    nc,
 	}
 	p.log = env.Logger
 	if p.log == nil {
@@ -119,7 +127,7 @@ func (p *peer) connect(ctx context.Context, pair *pairing.Pair) (*session.Sessio
 	cctx, cancel := context.WithTimeout(ctx, connectTimeout)
 	defer cancel()
 	pair.ICEServers = p.ice.apply(pair.ICEServers)
-	s, err := app.ConnectSession(cctx, pair, p.policy, p.flags.loopback, p.log)
+	s, err := app.ConnectSession(cctx, pair, p.policy, p.flags.loopback, p.net.turn, p.log)
 	if err != nil {
 		return nil, err
 	}

@@ -86,16 +86,18 @@ func (p *peer) receive(ctx context.Context, c code.Code, outDir string) error {
 	}
 	cctx, cancel := context.WithTimeout(ctx, claimTimeout)
 	defer cancel()
-	server := p.flags.server
+	server, dial := p.flags.server, p.net.dial
 	if server == "" {
 		var err error
 		server, err = findLocalServer(cctx, c.Nameplate, p.log)
 		if err != nil {
 			return err
 		}
+		dial = lanDial()
 	}
 	pair, err := pairing.Claim(cctx, pairing.Options{
 		Server: server,
+		Dial:   dial,
 		Hello:  p.hello("send"),
 		Logger: p.log,
 	}, c)

@@ -86,6 +86,7 @@ func (p *peer) send(ctx context.Context, paths []string, lang code.Lang) error {
 	}
 	pend, err := pairing.Allocate(ctx, pairing.Options{
 		Server: server,
+		Dial:   p.net.dial,
 		Lang:   lang,
 		Hello:  p.hello("send"),
 		Logger: p.log,

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -26,6 +27,8 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	publicIP := fs.String("public-ip", "", "relay address to advertise (default: the TURN listen address, or this host's first non-loopback address)")
 	fs.BoolVar(&cfg.NoRelay, "no-relay", false, "STUN only: no TURN relay")
 	fs.BoolVar(&cfg.RelayPrivate, "relay-private", false, "let the relay reach private, loopback and link-local peer addresses (LAN and tests)")
+	var tf tlsFlags
+	tf.register(fs)
 	verbose := fs.Bool("v", false, "log debug details")
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: direkt server [flags]\n\nRuns a rendezvous server with a STUN/TURN relay.\n\n")
@@ -38,6 +41,9 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	}
 	if len(pos) > 0 {
 		return fail(ev, env, usagef(fmt.Sprintf("server takes no arguments, got %q", pos[0])))
+	}
+	if cfg.TLSListen, cfg.TLS, err = tf.load(); err != nil {
+		return fail(ev, env, err)
 	}
 	if *publicIP != "" {
 		if cfg.PublicIP = net.ParseIP(*publicIP); cfg.PublicIP == nil {
@@ -56,7 +62,11 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	if err != nil {
 		return fail(ev, env, err)
 	}
-	cfg.Logger.Info("direkt server running", "http", st.HTTPAddr.String(), "turn", cfg.TURNListen, "relay", !cfg.NoRelay, "public_ip", st.PublicIP.String())
+	attrs := []any{"http", st.HTTPAddr.String(), "turn", cfg.TURNListen, "relay", !cfg.NoRelay, "public_ip", st.PublicIP.String()}
+	if st.TLSAddr != nil {
+		attrs = append(attrs, "tls", st.TLSAddr.String())
+	}
+	cfg.Logger.Info("direkt server running", attrs...)
 	select {
 	case <-ctx.Done():
 	case err = <-st.errc:
@@ -77,6 +87,11 @@ type stackConfig struct {
 	Listen string
 	// TURNListen is the STUN/TURN address (UDP and TCP); ":0" picks ports.
 	TURNListen string
+	// TLSListen is the address of HTTPS and TURN over TLS on one port
+	// (relay.Mux); "" means none. TLS holds its certificate and is required
+	// with it.
+	TLSListen string
+	TLS       *tls.Config
 	// PublicIP is advertised in relay allocations; nil means derive it.
 	PublicIP     net.IP
 	NoRelay      bool
@@ -89,7 +104,9 @@ type stackConfig struct {
 // stack is a running rendezvous server and relay.
 type stack struct {
 	HTTPAddr net.Addr
+	TLSAddr  net.Addr // nil without TLSListen
 	PublicIP net.IP
+	mux      *relay.Mux // nil without TLSListen
 	rv       *rendezvous.Server
 	relay    *relay.Server
 	http     *http.Server
@@ -129,9 +146,25 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 	if publicIP == nil {
 		publicIP = advertisedIP(pc.LocalAddr())
 	}
+	var mux *relay.Mux
+	var turnTLS net.Listener
+	if cfg.TLSListen != "" {
+		ln, err := net.Listen("tcp", cfg.TLSListen)
+		if err != nil {
+			return nil, fmt.Errorf("HTTPS and TURN over TLS on %s: %w", cfg.TLSListen, err)
+		}
+		mux, err = relay.NewMux(relay.MuxConfig{Listener: ln, TLS: cfg.TLS, Logger: cfg.Logger})
+		if err != nil {
+			ln.Close()
+			return nil, err
+		}
+		cleanup = append(cleanup, func() { mux.Close() })
+		turnTLS = mux.TURN()
+	}
 	rl, err := relay.New(relay.Config{
 		UDPConn:      pc,
 		TCPListener:  tl,
+		TLSListener:  turnTLS,
 		PublicIP:     publicIP,
 		AllowPrivate: cfg.RelayPrivate,
 		NoTURN:       cfg.NoRelay,
@@ -155,12 +188,20 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 		return nil, fmt.Errorf("HTTP on %s: %w", cfg.Listen, err)
 	}
 	hs := rendezvous.NewHTTPServer(cfg.Listen, rv.Handler())
-	s := &stack{HTTPAddr: ln.Addr(), PublicIP: publicIP, rv: rv, relay: rl, http: hs, errc: make(chan error, 1)}
-	s.wg.Go(func() {
-		if err := hs.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			s.errc <- fmt.Errorf("HTTP server: %w", err)
+	s := &stack{HTTPAddr: ln.Addr(), PublicIP: publicIP, mux: mux, rv: rv, relay: rl, http: hs, errc: make(chan error, 1)}
+	serve := func(l net.Listener, what string) {
+		if err := hs.Serve(l); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			select {
+			case s.errc <- fmt.Errorf("%s server: %w", what, err):
+			default: // the first error is the one reported
+			}
 		}
-	})
+	}
+	s.wg.Go(func() { serve(ln, "HTTP") })
+	if mux != nil {
+		s.TLSAddr = mux.Addr()
+		s.wg.Go(func() { serve(mux.HTTP(), "HTTPS") })
+	}
 	return s, nil
 }
 
@@ -177,6 +218,13 @@ func (s *stack) Close() error {
 		}
 		s.wg.Wait()
 		err = s.relay.Close()
+		if s.mux != nil {
+			// After the HTTP server and the relay: their listeners are
+			// closed, so nothing the Mux still sorts is taken.
+			if e := s.mux.Close(); err == nil {
+				err = e
+			}
+		}
 	})
 	return err
 }
