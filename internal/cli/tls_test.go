@@ -16,6 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/security"
+	"github.com/chromedp/chromedp"
+
+	"github.com/direkt/direkt/internal/browsertest"
 	"github.com/direkt/direkt/internal/netbed"
 )
 
@@ -177,5 +181,36 @@ func TestSendReceiveOverTLS(t *testing.T) {
 	snd := run(t, ctx, "send", "", "send", "--json", "--server", server, filepath.Join(src, "f.bin"))
 	if code, evs := snd.wait(ctx); code == 0 || lastEvent(evs, EventError) == nil {
 		t.Errorf("send without --ca: exit %d, events %v", code, evs)
+	}
+}
+
+// The join page works over https: it reaches the mailbox with wss on the
+// page's own origin (web/src/pairing.js mailboxURL), and the browser joins
+// a host that signals through the same TLS port.
+func TestBrowserJoinOverHTTPS(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	st, files := tlsServer(t)
+	server := "https://" + st.TLSAddr.String()
+	host := run(t, ctx, "host", "", "host", "--json", "--server", server, "--ca", files.CA, "--no-browser", "--data", t.TempDir())
+	codeEv := host.next(ctx, EventCode)
+	joinURL := codeEv.str("join_url")
+	if !strings.HasPrefix(joinURL, server+"/j/") {
+		t.Fatalf("join link %q is not on %s", joinURL, server)
+	}
+	b := browsertest.New(t, browsertest.Options{})
+	// The test CA is not in the browser's store; the page's own
+	// certificate is not what is tested here.
+	if _, err := chromedp.CallBrowser(b, security.SetIgnoreCertificateErrors, security.SetIgnoreCertificateErrorsParams{Ignore: true}); err != nil {
+		t.Fatal(err)
+	}
+	browsertest.Do(t, b, chromedp.Navigate(joinURL))
+	browsertest.Do(t, b, chromedp.WaitVisible(sel(`body[data-state=connected]`)))
+	conn := host.next(ctx, EventConnected)
+	if got := browsertest.Do(t, b, chromedp.Text(sel(`[data-testid=phrase]`))); got != conn.str("phrase") {
+		t.Errorf("browser phrase %q, host phrase %q", got, conn.str("phrase"))
+	}
+	if proto := browsertest.Do(t, b, chromedp.Evaluate[string](`location.protocol`)); proto != "https:" {
+		t.Errorf("page protocol %q", proto)
 	}
 }
