@@ -3,6 +3,8 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"net"
+	"net/url"
 	"strings"
 
 	"github.com/pion/stun/v4"
@@ -69,7 +71,7 @@ func (f iceFlags) override() (iceOverride, error) {
 			entries = append(entries, entry{issued: true})
 			continue
 		}
-		uri, err := stun.ParseURI(u)
+		uri, err := parseICEURL(u)
 		if err != nil {
 			return nil, usagef(fmt.Sprintf("--ice-server %q: want stun:HOST[:PORT], turn:HOST[:PORT][?transport=udp|tcp], turns:… or %q (%v)", u, issuedKeyword, err))
 		}
@@ -97,6 +99,24 @@ func (f iceFlags) override() (iceOverride, error) {
 		}
 		return out
 	}, nil
+}
+
+// parseICEURL is stun.ParseURI behind a guard: pion/stun v4.0.1 retries a
+// URL without a port with ":3478" appended, and recurses until the stack
+// overflows when the host part stays unsplittable ("turn:[1]t"), which
+// would crash the process on a flag. The guard lets only URLs through whose
+// host part splits with a port or with one added.
+func parseICEURL(raw string) (*stun.URI, error) {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, err
+	}
+	if _, _, err := net.SplitHostPort(u.Opaque); err != nil {
+		if _, _, err := net.SplitHostPort(u.Opaque + ":0"); err != nil {
+			return nil, err
+		}
+	}
+	return stun.ParseURI(raw)
 }
 
 // apply returns the servers a session uses given the issued ones.

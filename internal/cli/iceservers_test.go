@@ -23,7 +23,7 @@ func TestICEOverride(t *testing.T) {
 	cases := []struct {
 		name  string
 		flags iceFlags
-		want  []wire.ICEServer // nil with wantIssued: the issued ones
+		want  []wire.ICEServer
 		usage bool
 	}{
 		{name: "none", flags: iceFlags{}, want: issued},
@@ -51,6 +51,8 @@ func TestICEOverride(t *testing.T) {
 		{name: "bad transport", flags: iceFlags{urls: []string{"turn:t.example?transport=sctp"}, user: "a", pass: "b"}, usage: true},
 		{name: "stun with query", flags: iceFlags{urls: []string{"stun:t.example?transport=tcp"}}, usage: true},
 		{name: "no host", flags: iceFlags{urls: []string{"turn::3478"}, user: "a", pass: "b"}, usage: true},
+		// pion/stun's ParseURI recursed on this until the stack overflowed.
+		{name: "unsplittable host", flags: iceFlags{urls: []string{"turn:[1]t"}, user: "a", pass: "b"}, usage: true},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -71,6 +73,86 @@ func TestICEOverride(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestICEFlagsFromEnv: the credentials default to $DIREKT_ICE_USER and
+// $DIREKT_ICE_PASS, and the flags win over them.
+func TestICEFlagsFromEnv(t *testing.T) {
+	env := Env{Getenv: func(k string) string {
+		return map[string]string{"DIREKT_ICE_USER": "env-user", "DIREKT_ICE_PASS": "env-pass"}[k]
+	}}
+	for _, tc := range []struct {
+		args       []string
+		user, pass string
+	}{
+		{[]string{"--ice-server", "turn:t.example"}, "env-user", "env-pass"},
+		{[]string{"--ice-server", "turn:t.example", "--ice-user", "flag-user", "--ice-pass", "flag-pass"}, "flag-user", "flag-pass"},
+	} {
+		fs := newFlagSet("test", env)
+		var f iceFlags
+		f.register(fs, env)
+		if err := fs.Parse(tc.args); err != nil {
+			t.Fatal(err)
+		}
+		o, err := f.override()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := o.apply(nil)
+		if len(got) != 1 || got[0].Username != tc.user || got[0].Credential != tc.pass {
+			t.Errorf("%v: servers %+v, want user %q and password %q", tc.args, got, tc.user, tc.pass)
+		}
+	}
+}
+
+// FuzzICEOverride: any flag values give a usage error or servers that keep
+// the URLs in order and carry credentials on TURN URLs only.
+func FuzzICEOverride(f *testing.F) {
+	f.Add("turn:t.example:3478?transport=udp", "stun:s.example", "alice", "pw")
+	f.Add("turns:[2001:db8::1]:443?transport=tcp", "rendezvous", "a", "b")
+	f.Add("stun:s.example:19302", "", "", "")
+	f.Add("turn:t.example?transport=sctp", "http://x", "", "pw")
+	f.Add("TURN:T.EXAMPLE", "stun:", "u", "")
+	f.Fuzz(func(t *testing.T, u1, u2, user, pass string) {
+		var urls []string
+		for _, u := range []string{u1, u2} {
+			if u != "" {
+				urls = append(urls, u)
+			}
+		}
+		o, err := iceFlags{urls: urls, user: user, pass: pass}.override()
+		if err != nil {
+			if _, exit := classify(err); exit != exitUsage {
+				t.Fatalf("error %v is not a usage error", err)
+			}
+			return
+		}
+		issued := []wire.ICEServer{{URLs: []string{"stun:issued.example"}}}
+		got := o.apply(issued)
+		var want []string
+		for _, u := range urls {
+			if strings.TrimSpace(u) == issuedKeyword {
+				want = append(want, "stun:issued.example")
+			} else {
+				want = append(want, u)
+			}
+		}
+		if o == nil {
+			want = []string{"stun:issued.example"}
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%d servers for %q, want %d", len(got), urls, len(want))
+		}
+		for i, s := range got {
+			if len(s.URLs) != 1 || s.URLs[0] != want[i] {
+				t.Fatalf("server %d is %v, want %s", i, s.URLs, want[i])
+			}
+			turn := strings.HasPrefix(strings.ToLower(s.URLs[0]), "turn")
+			if turn != (s.Username != "" || s.Credential != "") && s.URLs[0] != "stun:issued.example" {
+				t.Fatalf("server %v: credentials %q/%q", s.URLs, s.Username, s.Credential)
+			}
+		}
+	})
 }
 
 // TestICEFlagsUsage: every peer command checks the flags before it does
@@ -105,17 +187,15 @@ func TestICEFlagsUsage(t *testing.T) {
 	}
 }
 
-// TestICEServerOverride runs send and receive against a rendezvous without a
-// relay (STUN only) and forces the relay: the only TURN server they can use
-// is the one they name with --ice-server, over UDP and over TCP.
-func TestICEServerOverride(t *testing.T) {
+// stunOnlyAndTURN runs a rendezvous without a relay (STUN only) and, apart
+// from it, a TURN server with credentials, both on loopback.
+func stunOnlyAndTURN(t *testing.T) (server string, turnUDP, turnTCP, user, pass string) {
+	t.Helper()
 	st, err := startStack(stackConfig{Listen: "127.0.0.1:0", TURNListen: "127.0.0.1:0", NoRelay: true, Logger: quietLogger()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	server := "http://" + st.HTTPAddr.String()
-
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -129,11 +209,18 @@ func TestICEServerOverride(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { rl.Close() })
-	user, pass, _ := rl.Credentials(time.Now())
+	user, pass, _ = rl.Credentials(time.Now())
+	return "http://" + st.HTTPAddr.String(), udp.LocalAddr().String(), tcp.Addr().String(), user, pass
+}
 
+// TestICEServerOverride runs send and receive against a rendezvous without a
+// relay and forces the relay: the only TURN server they can use is the one
+// they name with --ice-server, over UDP and over TCP.
+func TestICEServerOverride(t *testing.T) {
+	server, turnUDP, turnTCP, user, pass := stunOnlyAndTURN(t)
 	for _, tc := range []struct{ transport, addr string }{
-		{"udp", udp.LocalAddr().String()},
-		{"tcp", tcp.Addr().String()},
+		{"udp", turnUDP},
+		{"tcp", turnTCP},
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
@@ -156,5 +243,23 @@ func TestICEServerOverride(t *testing.T) {
 				t.Fatal("file differs after the transfer through the named relay")
 			}
 		})
+	}
+}
+
+// TestICEServerOverrideHostJoin: host and join take the flags too (they go
+// through internal/app).
+func TestICEServerOverrideHostJoin(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	server, turnUDP, _, user, pass := stunOnlyAndTURN(t)
+	ice := []string{"--ice-server", "turn:" + turnUDP + "?transport=udp", "--ice-user", user, "--ice-pass", pass, "--path", "relay"}
+	host := run(t, ctx, "host", "", append([]string{"host", "--json", "--no-browser", "--server", server, "--data", t.TempDir(), "--once"}, ice...)...)
+	code := host.next(ctx, EventCode)
+	join := run(t, ctx, "join", "", append([]string{"join", "--json", "--no-browser", "--server", server, "--data", t.TempDir(), code.str("code")}, ice...)...)
+	for _, p := range []*proc{host, join} {
+		c := p.next(ctx, EventConnected)
+		if c.str("path") != "relay" || c.str("local") != "relay" || c.str("proto") != "udp" {
+			t.Errorf("%s connected %v, want path relay from a local relay candidate over udp", p.name, c)
+		}
 	}
 }
