@@ -21,12 +21,16 @@ import (
 // Interop with Debian's coturn (issue 4, section 7): two direkt peers use
 // coturn as their TURN server (--ice-server, long-term credentials
 // configured in coturn) with the relay forced (--path relay), over UDP and
-// over TCP. The rendezvous runs with --no-relay, so coturn is the only relay
-// there is; coturn's own log must show it relayed the file.
+// over TCP and over TLS (turns:, with the test CA given by --ca). The
+// rendezvous runs with --no-relay, so coturn is the only relay there is;
+// coturn's own log must show it relayed the file.
 
-// coturnPort is where coturn listens in the server's namespace, beside
-// direkt server's STUN on 3478.
-const coturnPort = "3479"
+// coturnPort and coturnTLSPort are where coturn listens in the server's
+// namespace, beside direkt server's STUN on 3478.
+const (
+	coturnPort    = "3479"
+	coturnTLSPort = "5349"
+)
 
 // coturnUser and coturnPass are the long-term credentials coturn is given.
 const (
@@ -43,11 +47,12 @@ func TestCoturnInterop(t *testing.T) {
 		t.Skip("turnserver not found: install Debian's coturn package")
 	}
 	for _, tc := range []struct {
-		transport string
+		transport string      // udp, tcp, tls: the proto the peers must report
 		site      netbed.Kind // both peers' sites
 	}{
 		{"udp", netbed.Hard}, // hard↔hard needs a relay anyway
 		{"tcp", netbed.UDPBlock},
+		{"tls", netbed.UDPBlock},
 	} {
 		t.Run(tc.transport, func(t *testing.T) {
 			ctx := testContext(t, 2*time.Minute)
@@ -68,14 +73,21 @@ func TestCoturnInterop(t *testing.T) {
 			if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {
 				t.Fatalf("server did not start: %v\n%s", err, srv.eventLog())
 			}
-			ct := startCoturn(ctx, t, bed, srvAddr)
+			tlsFiles, err := netbed.WriteTLS(t.TempDir(), netbed.ServerAddr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ct := startCoturn(ctx, t, bed, srvAddr, tlsFiles)
 
 			src := filepath.Join(t.TempDir(), "coturn.bin")
 			writeRandom(t, src, coturnFileBytes)
 			out := t.TempDir()
+			iceURL := "turn:" + srvAddr + ":" + coturnPort + "?transport=" + tc.transport
+			if tc.transport == "tls" {
+				iceURL = "turns:" + srvAddr + ":" + coturnTLSPort + "?transport=tcp"
+			}
 			flags := []string{"--json", "--server", "http://" + srvAddr + ":8080", "--path", "relay",
-				"--ice-server", "turn:" + srvAddr + ":" + coturnPort + "?transport=" + tc.transport,
-				"--ice-user", coturnUser, "--ice-pass", coturnPass}
+				"--ice-server", iceURL, "--ice-user", coturnUser, "--ice-pass", coturnPass, "--ca", tlsFiles.CA}
 			send := start(t, "send", procOptions{Netns: bed.A.Host}, append(append([]string{"send"}, flags...), src)...)
 			code := send.mustEvent(ctx, "code")
 			recv := start(t, "receive", procOptions{Netns: bed.B.Host}, append(append([]string{"receive"}, flags...), "--out", out, code.Code)...)
@@ -126,16 +138,18 @@ type coturn struct {
 }
 
 // startCoturn runs Debian's turnserver in the server's namespace on
-// addr:coturnPort, UDP and TCP, with one long-term user, and waits until it
-// listens. It stops at cleanup (before the bed goes).
-func startCoturn(ctx context.Context, t *testing.T, bed *netbed.Bed, addr string) *coturn {
+// addr:coturnPort, UDP and TCP, and on addr:coturnTLSPort, TLS, with one
+// long-term user, and waits until it listens. It stops at cleanup (before
+// the bed goes).
+func startCoturn(ctx context.Context, t *testing.T, bed *netbed.Bed, addr string, tlsFiles netbed.TLSFiles) *coturn {
 	t.Helper()
 	dir := t.TempDir()
 	cmd := bed.Command(context.WithoutCancel(ctx), bed.Server, "turnserver", "-n", // no configuration file
 		"--listening-ip="+addr, "--relay-ip="+addr, "--listening-port="+coturnPort,
+		"--tls-listening-port="+coturnTLSPort, "--cert="+tlsFiles.Cert, "--pkey="+tlsFiles.Key,
 		"--min-port=49152", "--max-port=49999",
 		"--lt-cred-mech", "--user="+coturnUser+":"+coturnPass, "--realm=direkt.test",
-		"--no-tls", "--no-dtls", "--no-cli", "--no-rfc5780",
+		"--no-dtls", "--no-cli", "--no-rfc5780",
 		"--log-file=stdout", "--simple-log", "--verbose",
 		"--pidfile="+filepath.Join(dir, "turnserver.pid"), "--userdb="+filepath.Join(dir, "turndb"))
 	stdout, err := cmd.StdoutPipe()
@@ -172,9 +186,13 @@ func startCoturn(ctx context.Context, t *testing.T, bed *netbed.Bed, addr string
 			t.Logf("turnserver:\n%s", c.log())
 		}
 	})
-	for _, proto := range []string{"UDP", "TCP"} {
-		if _, err := c.await(ctx, 0, regexp.MustCompile(proto+` listener opened on ?: `+regexp.QuoteMeta(addr)+`:`+coturnPort)); err != nil {
-			t.Fatalf("turnserver did not open its %s listener: %v\n%s", proto, err, c.log())
+	for _, l := range []struct{ proto, port string }{{"UDP", coturnPort}, {"TCP", coturnPort}, {"TLS", coturnTLSPort}} {
+		re := regexp.MustCompile(l.proto + `.* listener opened on ?: ` + regexp.QuoteMeta(addr) + `:` + l.port)
+		if l.proto == "TLS" {
+			re = regexp.MustCompile(`TLS/TCP listener opened on ?: ` + regexp.QuoteMeta(addr) + `:` + l.port)
+		}
+		if _, err := c.await(ctx, 0, re); err != nil {
+			t.Fatalf("turnserver did not open its %s listener: %v\n%s", l.proto, err, c.log())
 		}
 	}
 	return c
