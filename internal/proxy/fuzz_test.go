@@ -50,3 +50,28 @@ func FuzzParseURL(f *testing.F) {
 		}
 	})
 }
+
+func FuzzNoProxy(f *testing.F) {
+	for _, s := range [][2]string{
+		{"example.org,.corp.example", "www.example.org:443"},
+		{"10.0.0.0/8 192.0.2.7:443", "10.1.2.3:443"},
+		{"[2001:db8::1]:443,*.local", "[2001:db8::1]:443"},
+		{"*", "relay.example:443"},
+		{"", "127.0.0.1:443"},
+		{",,, :443 [", "host"},
+	} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, list, addr string) {
+		n := parseNoProxy(list)
+		got := n.match(addr)
+		if n.all && !got {
+			t.Fatalf("NO_PROXY %q has * but %q goes through the proxy", list, addr)
+		}
+		for _, lo := range []string{"127.0.0.1:443", "[::1]:443", "localhost:443"} {
+			if !n.match(lo) {
+				t.Fatalf("NO_PROXY %q: loopback %s goes through the proxy", list, lo)
+			}
+		}
+	})
+}
