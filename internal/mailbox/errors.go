@@ -33,6 +33,10 @@ var (
 	// answered in time), or the answered ring is over; the server does not
 	// say which (docs/protocol.md section 8).
 	ErrUnavailable = errors.New("mailbox: unavailable")
+	// ErrUnknownMailbox: a reopen found no mailbox to go back to — it
+	// ended, its grace period passed, or the token is wrong; the server
+	// does not say which (docs/protocol.md section 3).
+	ErrUnknownMailbox = errors.New("mailbox: unknown mailbox")
 )
 
 var (
@@ -59,6 +63,7 @@ var kindErrors = map[string]error{
 	wire.ErrKindExpired:          ErrExpired,
 	wire.ErrKindInternal:         ErrInternal,
 	wire.ErrKindUnavailable:      ErrUnavailable,
+	wire.ErrKindUnknownMailbox:   ErrUnknownMailbox,
 }
 
 // ServerError is an "error" frame from the server. The server closes the

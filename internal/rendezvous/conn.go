@@ -44,6 +44,7 @@ type conn struct {
 	mb        *mailbox // the open mailbox, nil before binding and after it ended
 	side      side
 	finishing bool // a final frame is queued (or the connection is gone): send nothing more
+	reopen    bool // asked for a reopen token when it bound (section 3)
 
 	// Known peers (section 8), guarded by Server.mu.
 	listening bool                // sent listen: this connection only listens
@@ -231,14 +232,19 @@ func (s *Server) unboundTimeout(c *conn) {
 }
 
 // disconnect is the end of c's handler: a mailbox c was still in ends for
-// the other side with mood "errory"; its ring ends, and its channels are
-// dropped.
+// the other side with mood "errory" — unless c holds a reopen token and the
+// other side is still there: then the mailbox waits for c's side to reopen
+// it (section 3). c's ring ends, and its channels are dropped.
 func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	c.finishing = true
-	if c.mb != nil {
-		s.endMailboxLocked(c.mb, c, wire.MoodErrory)
+	if mb := c.mb; mb != nil {
+		if mb.state == statePaired && mb.tokens[c.side] != nil && mb.sides[1-c.side] != nil {
+			s.awaitReopenLocked(mb, c)
+		} else {
+			s.endMailboxLocked(mb, c, wire.MoodErrory)
+		}
 	}
 	s.detachLocked(c)
 }

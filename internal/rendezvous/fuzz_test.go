@@ -23,8 +23,9 @@ import (
 // The script is split at 0x00 bytes. A chunk's first byte picks the client
 // (low two bits, so client 0 is 0x04; 3 disconnects client 0) and whether the frame is binary
 // (0x80); the rest is the frame, with "$NP" replaced by the last nameplate
-// allocated and "$RING" by the last ring id a listener got, so that claims
-// and answers can hit. Afterwards no channel, ring or nameplate may be left.
+// allocated, "$RING" by the last ring id a listener got, "$MB" by the last
+// mailbox id and "$TOK" by the last reopen token any client got, so that
+// claims, answers and reopens can hit. Afterwards no channel, ring or nameplate may be left.
 // fuzzCh is a valid rejoin channel for the seeds.
 const fuzzCh = "00112233445566778899aabbccddeeff"
 
@@ -45,6 +46,11 @@ func FuzzFrames(f *testing.F) {
 		"\x00\x04{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x01{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x02{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x00\x04{\"type\":\"answer\",\"ring\":\"$RING\"}",
 		"\x01{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x00\x04{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}\x00\x02{\"type\":\"answer\",\"ring\":\"$RING\"}",
 		"\x00\x04{\"type\":\"dial\",\"channel\":\"" + fuzzCh + "\"}\x00\x01{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\",\"" + fuzzCh + "\"]}",
+		// Re-opened mailboxes: a paired side drops and comes back on a
+		// fresh connection; a wrong token; a reopen that takes over.
+		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\",\"reopen\":true}\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x03\x00\x01{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"$TOK\",\"received\":0}\x00\x02{\"type\":\"add\",\"body\":\"aGk=\"}",
+		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\",\"reopen\":true}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"$TOK\",\"received\":1}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
+		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -67,6 +73,7 @@ func FuzzFrames(f *testing.F) {
 			conns[i] = newConn(s, nil, httptest.NewRequest("GET", wire.MailboxPath, nil), "fuzz", func() {})
 		}
 		lastNP, lastRing := "1", "AAAAAAAAAAAAAAAAAAAAAA=="
+		lastMB, lastTok := lastRing, "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA="
 		drain := func() {
 			for i, c := range conns {
 				for {
@@ -92,10 +99,15 @@ func FuzzFrames(f *testing.F) {
 					switch fr.Type {
 					case wire.TypeAllocated:
 						lastNP = fr.Nameplate
+						lastMB = base64.StdEncoding.EncodeToString(fr.Mailbox)
 					case wire.TypeRing:
 						lastRing = base64.StdEncoding.EncodeToString(fr.Ring)
-					case wire.TypeClaimed, wire.TypePaired, wire.TypeMessage, wire.TypeClosed, wire.TypeError,
-						wire.TypeListening, wire.TypeHangup, wire.TypeAnswered, wire.TypeDialed:
+					case wire.TypePaired:
+						if fr.Token != nil {
+							lastTok = base64.StdEncoding.EncodeToString(fr.Token)
+						}
+					case wire.TypeClaimed, wire.TypeMessage, wire.TypeClosed, wire.TypeError,
+						wire.TypeListening, wire.TypeHangup, wire.TypeAnswered, wire.TypeDialed, wire.TypeReopened:
 					default:
 						t.Fatalf("server sent a %s frame", fr.Type)
 					}
@@ -121,6 +133,8 @@ func FuzzFrames(f *testing.F) {
 			}
 			data := bytes.ReplaceAll(chunk[1:], []byte("$NP"), []byte(lastNP))
 			data = bytes.ReplaceAll(data, []byte("$RING"), []byte(lastRing))
+			data = bytes.ReplaceAll(data, []byte("$MB"), []byte(lastMB))
+			data = bytes.ReplaceAll(data, []byte("$TOK"), []byte(lastTok))
 			s.handleFrame(conns[who], typ, data)
 			drain()
 		}
@@ -137,6 +151,9 @@ func FuzzFrames(f *testing.F) {
 			if c.ringCount != 0 || c.ring != nil || len(c.listens) != 0 {
 				t.Fatalf("connection left with %d open rings, ring %v, %d channels", c.ringCount, c.ring != nil, len(c.listens))
 			}
+		}
+		if len(s.mailboxes) != 0 {
+			t.Fatalf("%d reopenable mailboxes left after every client left", len(s.mailboxes))
 		}
 		if len(s.nameplates) != 0 {
 			t.Fatalf("%d nameplates in use after every client left", len(s.nameplates))

@@ -39,10 +39,23 @@ type mailbox struct {
 	ring    *ring  // the answered ring, nil for a nameplate's mailbox
 	np      string // the nameplate's (or mailbox id's) keyed hash, for logs
 	state   mbState
-	sides   [2]*conn
-	pending [2][][]byte // message frames from each side, waiting for the mailbox to be paired
-	added   [2]int      // bodies added per side
-	endMood string      // why it ended, for sides that were pairing then
+	sides   [2]*conn // nil for a side whose connection dropped and that may reopen
+	added   [2]int   // bodies accepted from each side
+	endMood string   // why it ended, for sides that were pairing then
+	// log holds the message frames addressed to each side, the first of
+	// them being number base; sent counts those queued on the side's
+	// current connection. A side with a reopen token keeps them all (at
+	// most wire.MaxBodiesPerSide), so that a reopen can send again what
+	// its dropped connection lost; a side without one keeps only what it
+	// has not been sent yet (bodies waiting for the pairing).
+	log  [2][][]byte
+	base [2]int
+	sent [2]int
+	// tokens are the sides' reopen tokens once paired; nil for a side
+	// that did not ask for one. grace runs while a side is away.
+	tokens   [2][]byte
+	grace    *time.Timer
+	graceGen int
 	// informLater marks the sides whose reply (claimed, answered, dialed)
 	// the pairing code outside the lock still has to send: if the mailbox
 	// ends meanwhile, that code sends the reply and then "closed".
@@ -69,9 +82,9 @@ func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
 	}
 	switch f.Type {
 	case wire.TypeAllocate:
-		s.allocate(c)
+		s.allocate(c, f.Reopen)
 	case wire.TypeClaim:
-		s.claim(c, f.Nameplate)
+		s.claim(c, f.Nameplate, f.Reopen)
 	case wire.TypeAdd:
 		s.add(c, f.Body)
 	case wire.TypeClose:
@@ -79,9 +92,11 @@ func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
 	case wire.TypeListen:
 		s.listen(c, f.Channels)
 	case wire.TypeDial:
-		s.dial(c, f.Channel)
+		s.dial(c, f.Channel, f.Reopen)
 	case wire.TypeAnswer:
-		s.answer(c, f.Ring)
+		s.answer(c, f.Ring, f.Reopen)
+	case wire.TypeReopen:
+		s.reopen(c, f.Mailbox, f.Token, f.Received)
 	default:
 		s.fail(c, wire.ErrKindBadRequest, "not a client frame type")
 	}
@@ -93,7 +108,7 @@ func (s *Server) fail(c *conn, kind, message string) {
 	s.failLocked(c, kind, message)
 }
 
-func (s *Server) allocate(c *conn) {
+func (s *Server) allocate(c *conn, reopen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.finishing {
@@ -120,12 +135,12 @@ func (s *Server) allocate(c *conn) {
 	s.armLocked(mb, s.cfg.NameplateTTL)
 	s.nameplates[n] = mb
 	s.rangeUsed[digits(n)]++
-	c.bound, c.mb, c.side = true, mb, sideA
+	c.bound, c.mb, c.side, c.reopen = true, mb, sideA, reopen
 	s.enqueueLocked(c, mustMarshal(wire.Frame{Type: wire.TypeAllocated, Nameplate: strconv.Itoa(n), Mailbox: mb.id}))
 	s.log.Info("nameplate allocated", "np", mb.np)
 }
 
-func (s *Server) claim(c *conn, nameplate string) {
+func (s *Server) claim(c *conn, nameplate string, reopen bool) {
 	// wire.ParseFrame admits only short decimal nameplates without a
 	// leading zero, so this cannot fail or overflow.
 	n, err := strconv.Atoi(nameplate)
@@ -161,17 +176,18 @@ func (s *Server) claim(c *conn, nameplate string) {
 	mb.state = statePairing
 	mb.sides[sideB] = c
 	mb.informLater[sideB] = true
-	c.bound, c.mb, c.side = true, mb, sideB
+	c.bound, c.mb, c.side, c.reopen = true, mb, sideB, reopen
 	a := mb.sides[sideA]
+	tokens := [2][]byte{newToken(a.reopen), newToken(reopen)}
 	s.mu.Unlock()
 
 	// Issue ICE servers (TURN credentials) outside the lock. Meanwhile a's
-	// bodies keep queueing in pending, and if a leaves or the nameplate
+	// bodies keep queueing in the log, and if a leaves or the nameplate
 	// expires, endMailboxLocked leaves the news to the code below, so b's
 	// frames stay in order: claimed first.
 	now := s.cfg.Now()
-	pairedA := s.pairedFrame(a.req, now)
-	pairedB := s.pairedFrame(c.req, now)
+	pairedA := s.pairedFrame(a.req, now, tokens[sideA])
+	pairedB := s.pairedFrame(c.req, now, tokens[sideB])
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -183,6 +199,7 @@ func (s *Server) claim(c *conn, nameplate string) {
 	}
 	mb.state = statePaired
 	mb.informLater = [2]bool{}
+	s.setTokensLocked(mb, tokens)
 	s.armLocked(mb, s.cfg.MailboxTTL)
 	s.enqueueLocked(c, claimed)
 	s.enqueueLocked(c, pairedB)
@@ -191,16 +208,17 @@ func (s *Server) claim(c *conn, nameplate string) {
 	s.log.Info("mailbox paired", "np", mb.np)
 }
 
-// pairedFrame builds the "paired" frame for the side that connected with r.
-func (s *Server) pairedFrame(r *http.Request, now time.Time) []byte {
+// pairedFrame builds the "paired" frame for the side that connected with r;
+// token is its reopen token (nil: it did not ask for one).
+func (s *Server) pairedFrame(r *http.Request, now time.Time, token []byte) []byte {
 	var ice []wire.ICEServer
 	if s.cfg.ICEServers != nil {
 		ice = s.cfg.ICEServers(r, now)
 	}
-	b, err := wire.Frame{Type: wire.TypePaired, ICEServers: ice, TTL: credentialTTL(ice, now)}.Marshal()
+	b, err := wire.Frame{Type: wire.TypePaired, ICEServers: ice, TTL: credentialTTL(ice, now), Token: token}.Marshal()
 	if err != nil {
 		s.log.Error("ICE servers not sendable, pairing without them", "err", err)
-		return mustMarshal(wire.Frame{Type: wire.TypePaired})
+		return mustMarshal(wire.Frame{Type: wire.TypePaired, Token: token})
 	}
 	return b
 }
@@ -222,23 +240,35 @@ func (s *Server) add(c *conn, body []byte) {
 		return
 	}
 	mb.added[c.side]++
+	to := 1 - c.side
+	mb.log[to] = append(mb.log[to], msg)
+	// Before pairing completes the other side has not had its reply yet;
+	// a side that is away gets it when it reopens.
 	if mb.state == statePaired {
-		s.enqueueLocked(mb.sides[1-c.side], msg)
-		return
+		s.flushSideLocked(mb, to)
 	}
-	// Before pairing completes the other side has not had its reply yet.
-	mb.pending[c.side] = append(mb.pending[c.side], msg)
 }
 
 // flushPendingLocked delivers the bodies each side added before mb was
 // paired to the other side. s.mu must be held.
 func (s *Server) flushPendingLocked(mb *mailbox) {
-	for from, msgs := range mb.pending {
-		for _, m := range msgs {
-			s.enqueueLocked(mb.sides[1-from], m)
-		}
+	s.flushSideLocked(mb, sideA)
+	s.flushSideLocked(mb, sideB)
+}
+
+// flushSideLocked queues the messages side to has not been sent on its
+// current connection, if it has one. s.mu must be held.
+func (s *Server) flushSideLocked(mb *mailbox, to side) {
+	c := mb.sides[to]
+	if c == nil {
+		return
 	}
-	mb.pending = [2][][]byte{}
+	for ; mb.sent[to] < mb.base[to]+len(mb.log[to]); mb.sent[to]++ {
+		s.enqueueLocked(c, mb.log[to][mb.sent[to]-mb.base[to]])
+	}
+	if mb.tokens[to] == nil {
+		mb.log[to], mb.base[to] = nil, mb.sent[to]
+	}
 }
 
 // leave handles a client's close frame.
@@ -270,7 +300,11 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 	mb.state = stateEnded
 	mb.endMood = mood
 	mb.timer.Stop()
-	mb.pending = [2][][]byte{}
+	mb.log = [2][][]byte{}
+	s.stopGraceLocked(mb)
+	if len(mb.tokens[sideA])+len(mb.tokens[sideB]) > 0 {
+		delete(s.mailboxes, string(mb.id))
+	}
 	if mb.n != 0 {
 		delete(s.nameplates, mb.n)
 		s.rangeUsed[digits(mb.n)]--

@@ -87,7 +87,7 @@ func (s *Server) dropChannelLocked(l *conn, ch string) {
 
 // dial rings the listener of channel. Nobody listening, and a listener
 // with too many open calls, get the same answer: "unavailable".
-func (s *Server) dial(c *conn, channel string) {
+func (s *Server) dial(c *conn, channel string, reopen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if c.finishing {
@@ -97,7 +97,7 @@ func (s *Server) dial(c *conn, channel string) {
 		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed, dialled or listening")
 		return
 	}
-	c.bound = true
+	c.bound, c.reopen = true, reopen
 	if !s.allowLocked(c.key, true) {
 		s.log.Info("dial rate limited", "client", c.key)
 		s.failLocked(c, wire.ErrKindRateLimited, "too many dials, try again in a minute")
@@ -153,7 +153,7 @@ func (s *Server) endRingLocked(r *ring) {
 
 // answer pairs the connection that answers a ring (side a) with its dialer
 // (side b) in a fresh mailbox.
-func (s *Server) answer(c *conn, id []byte) {
+func (s *Server) answer(c *conn, id []byte, reopen bool) {
 	s.mu.Lock()
 	if c.finishing {
 		s.mu.Unlock()
@@ -164,7 +164,7 @@ func (s *Server) answer(c *conn, id []byte) {
 		s.mu.Unlock()
 		return
 	}
-	c.bound = true
+	c.bound, c.reopen = true, reopen
 	if !s.allowLocked(c.key, false) {
 		s.log.Info("answer rate limited", "client", c.key)
 		s.failLocked(c, wire.ErrKindRateLimited, "too many answers, try again in a minute")
@@ -198,13 +198,14 @@ func (s *Server) answer(c *conn, id []byte) {
 	c.mb, c.side = mb, sideA
 	d.mb, d.side = mb, sideB
 	s.armLocked(mb, s.cfg.MailboxTTL)
+	tokens := [2][]byte{newToken(c.reopen), newToken(d.reopen)}
 	s.mu.Unlock()
 
 	// Issue ICE servers outside the lock, as claim does; bodies either side
-	// adds meanwhile wait in pending.
+	// adds meanwhile wait in the log.
 	now := s.cfg.Now()
-	pairedA := s.pairedFrame(c.req, now)
-	pairedB := s.pairedFrame(d.req, now)
+	pairedA := s.pairedFrame(c.req, now, tokens[sideA])
+	pairedB := s.pairedFrame(d.req, now, tokens[sideB])
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -220,6 +221,7 @@ func (s *Server) answer(c *conn, id []byte) {
 	}
 	mb.state = statePaired
 	mb.informLater = [2]bool{}
+	s.setTokensLocked(mb, tokens)
 	s.enqueueLocked(c, answered)
 	s.enqueueLocked(d, dialed)
 	s.enqueueLocked(c, pairedA)

@@ -40,6 +40,10 @@ type Config struct {
 	MinNameplateDigits int
 	// MailboxTTL is how long a paired mailbox lives. 0 = 1 hour.
 	MailboxTTL time.Duration
+	// ReopenGrace is how long a paired mailbox waits for a side that holds
+	// a reopen token and whose connection dropped to reopen it
+	// (docs/protocol.md, section 3). 0 = wire.ReopenGrace (60 s).
+	ReopenGrace time.Duration
 	// RingTTL is how long a dial rings before the dialer is told
 	// "unavailable" (docs/protocol.md, section 8). 0 = 30 seconds.
 	RingTTL time.Duration
@@ -114,6 +118,8 @@ type Server struct {
 	channels map[string]*conn
 	ringing  map[string]*ring
 	rings    map[string]*ring
+	// mailboxes are the paired mailboxes with a reopen token, by id.
+	mailboxes map[string]*mailbox
 }
 
 // New returns a Server for cfg. It starts no goroutines until connections
@@ -124,6 +130,9 @@ func New(cfg Config) *Server {
 	}
 	if cfg.MailboxTTL <= 0 {
 		cfg.MailboxTTL = DefaultMailboxTTL
+	}
+	if cfg.ReopenGrace <= 0 {
+		cfg.ReopenGrace = wire.ReopenGrace
 	}
 	if cfg.RingTTL <= 0 {
 		cfg.RingTTL = DefaultRingTTL
@@ -158,6 +167,7 @@ func New(cfg Config) *Server {
 		channels:   make(map[string]*conn),
 		ringing:    make(map[string]*ring),
 		rings:      make(map[string]*ring),
+		mailboxes:  make(map[string]*mailbox),
 	}
 	_, _ = rand.Read(s.logKey[:])
 	welcome := wire.Frame{Type: wire.TypeWelcome, Version: 1, MOTD: cfg.MOTD}
@@ -200,6 +210,10 @@ func (s *Server) Close() error {
 		s.closed = true
 		for _, mb := range s.nameplates {
 			mb.timer.Stop()
+		}
+		for _, mb := range s.mailboxes {
+			mb.timer.Stop()
+			s.stopGraceLocked(mb)
 		}
 		for _, r := range s.rings {
 			r.timer.Stop()

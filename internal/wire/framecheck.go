@@ -64,6 +64,20 @@ func (f Frame) Validate() error {
 	}
 	switch f.Type {
 	case TypeAllocate:
+	case TypeReopen:
+		if len(f.Mailbox) != MailboxIDSize {
+			return bad("mailbox of %d bytes", len(f.Mailbox))
+		}
+		if len(f.Token) != ReopenTokenSize {
+			return bad("token of %d bytes", len(f.Token))
+		}
+		if f.Received < 0 || f.Received > MaxBodiesPerSide {
+			return bad("received %d", f.Received)
+		}
+	case TypeReopened:
+		if f.Received < 0 || f.Received > MaxBodiesPerSide {
+			return bad("received %d", f.Received)
+		}
 	case TypeClaim:
 		if !validNameplate(f.Nameplate) {
 			return bad("nameplate %q", f.Nameplate)
@@ -150,6 +164,9 @@ func (f Frame) Validate() error {
 		}
 		if f.TTL < 0 {
 			return bad("ttl %d", f.TTL)
+		}
+		if f.Token != nil && len(f.Token) != ReopenTokenSize {
+			return bad("token of %d bytes", len(f.Token))
 		}
 	case TypeClosed:
 		switch f.Mood {

@@ -1,6 +1,7 @@
 package wire_test
 
 import (
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"reflect"
@@ -39,6 +40,13 @@ func validFrames() []wire.Frame {
 		{Type: wire.TypeHangup, Ring: fill(16, 7)},
 		{Type: wire.TypeAnswered, Mailbox: mb},
 		{Type: wire.TypeDialed, Mailbox: mb},
+		{Type: wire.TypeClaim, Nameplate: "47", Reopen: true},
+		{Type: wire.TypePaired, Token: fill(32, 9)},
+		{Type: wire.TypeReopen, Mailbox: mb, Token: fill(32, 9), Received: 3},
+		{Type: wire.TypeReopen, Mailbox: mb, Token: fill(32, 9)}, // received nothing yet
+		{Type: wire.TypeReopened, Received: wire.MaxBodiesPerSide},
+		{Type: wire.TypeReopened},
+		{Type: wire.TypeError, Kind: wire.ErrKindUnknownMailbox, Message: "unknown mailbox"},
 	}
 }
 
@@ -125,12 +133,25 @@ func TestParseFrameRejects(t *testing.T) {
 		{`{"type":"hangup"}`, wire.ErrMalformed},
 		{`{"type":"dialed"}`, wire.ErrMalformed},
 		{`{"type":"answered","mailbox":"AAAA"}`, wire.ErrMalformed},
+		{`{"type":"reopen","token":"` + b64(32) + `"}`, wire.ErrMalformed},
+		{`{"type":"reopen","mailbox":"` + b64(16) + `"}`, wire.ErrMalformed},
+		{`{"type":"reopen","mailbox":"` + b64(16) + `","token":"` + b64(31) + `"}`, wire.ErrMalformed},
+		{`{"type":"reopen","mailbox":"` + b64(16) + `","token":"` + b64(32) + `","received":-1}`, wire.ErrMalformed},
+		{`{"type":"reopen","mailbox":"` + b64(16) + `","token":"` + b64(32) + `","received":65}`, wire.ErrMalformed},
+		{`{"type":"reopen","mailbox":"` + b64(16) + `","token":"` + b64(32) + `","received":"1"}`, wire.ErrMalformed},
+		{`{"type":"reopened","received":65}`, wire.ErrMalformed},
+		{`{"type":"reopened","received":-1}`, wire.ErrMalformed},
+		{`{"type":"paired","token":"` + b64(16) + `"}`, wire.ErrMalformed},
+		{`{"type":"paired","token":""}`, wire.ErrMalformed},
 	} {
 		if _, err := wire.ParseFrame([]byte(c.in)); !errors.Is(err, c.want) {
 			t.Errorf("ParseFrame(%.60s): %v, want %v", c.in, err, c.want)
 		}
 	}
 }
+
+// b64 is the base64 of n zero bytes.
+func b64(n int) string { return base64.StdEncoding.EncodeToString(make([]byte, n)) }
 
 // listenFrame is a listen frame with n distinct channels.
 func listenFrame(n int) string {

@@ -114,7 +114,9 @@ func FuzzParseFrame(f *testing.F) {
 	}
 	for _, s := range []string{`{}`, `{"type":"claim","nameplate":"047"}`, `{"type":"add","body":"AA=="}`, `{"type":"paired","ice_servers":null}`,
 		`{"type":"listen","channels":[]}`, `{"type":"listen","channels":["e21f784a83e4a6c0dcc4faf20819922f",null]}`,
-		`{"type":"ring","channel":"e21f784a83e4a6c0dcc4faf20819922f","ring":"BwcHBwcHBwcHBwcHBwcHBw=="}`} {
+		`{"type":"ring","channel":"e21f784a83e4a6c0dcc4faf20819922f","ring":"BwcHBwcHBwcHBwcHBwcHBw=="}`,
+		`{"type":"reopen","mailbox":"QkJCQkJCQkJCQkJCQkJCQg==","token":"","received":64}`, `{"type":"reopened","received":0}`,
+		`{"type":"paired","token":null,"reopen":true}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

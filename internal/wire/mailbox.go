@@ -1,5 +1,7 @@
 package wire
 
+import "time"
+
 // Mailbox protocol (docs/protocol.md, section 3): JSON text frames over a
 // WebSocket at MailboxPath with subprotocol Subprotocol.
 
@@ -27,6 +29,10 @@ const (
 	TypeListen = "listen" // a host listens on its rejoin channels
 	TypeDial   = "dial"   // a known client calls one channel
 	TypeAnswer = "answer" // the host takes a ring on a new connection
+
+	// Re-opened mailboxes (docs/protocol.md, section 3): a side whose
+	// connection dropped takes its place again on a new one.
+	TypeReopen = "reopen"
 )
 
 // Mailbox frame types, server to client.
@@ -45,6 +51,9 @@ const (
 	TypeHangup    = "hangup"    // to a listener: a ring is over
 	TypeAnswered  = "answered"  // reply to answer: the new mailbox, side a
 	TypeDialed    = "dialed"    // reply to dial once answered: the new mailbox, side b
+
+	// Re-opened mailboxes (docs/protocol.md, section 3).
+	TypeReopened = "reopened" // reply to reopen: the side is back
 )
 
 // Moods of a "close" frame.
@@ -70,6 +79,18 @@ const (
 	// whose call was not answered in time, and an answer to a ring that is
 	// over (docs/protocol.md, section 8).
 	ErrKindUnavailable = "unavailable"
+	// ErrKindUnknownMailbox answers a reopen of a mailbox that does not
+	// exist or has ended, or with a token that is not one of its sides'
+	// (docs/protocol.md, section 3). The cases are deliberately the same.
+	ErrKindUnknownMailbox = "unknown-mailbox"
+)
+
+const (
+	// ReopenTokenSize is the size of a side's reopen token.
+	ReopenTokenSize = 32
+	// ReopenGrace is how long a paired mailbox waits for a side whose
+	// connection dropped to reopen it (docs/protocol.md, section 3).
+	ReopenGrace = 60 * time.Second
 )
 
 // Frame is one mailbox frame in either direction. Only the fields of its Type
@@ -96,6 +117,17 @@ type Frame struct {
 
 	// add, message
 	Body []byte `json:"body,omitempty"`
+
+	// allocate, claim, dial, answer: this side asks for a reopen token,
+	// so that the mailbox outlives a dropped connection for ReopenGrace.
+	Reopen bool `json:"reopen,omitempty"`
+	// paired (to a side that asked for it), reopen: the side's
+	// ReopenTokenSize-byte reopen token.
+	Token []byte `json:"token,omitempty"`
+	// reopen: how many "message" frames the client has received in this
+	// mailbox; reopened: how many bodies the server has accepted from this
+	// side. Each side sends again what the other has not received.
+	Received int `json:"received,omitempty"`
 
 	// close, closed
 	Mood string `json:"mood,omitempty"`
