@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"flag"
 	"fmt"
+	"log/slog"
 	"net"
 	"os"
 
@@ -81,9 +82,9 @@ func (f *tlsFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.key, "tls-key", "", "PEM private key for --tls-listen")
 }
 
-// load checks the flags and reads the key pair; "" and nil without
-// --tls-listen.
-func (f tlsFlags) load() (string, *tls.Config, error) {
+// load checks the flags and reads the key pair, which is read again when
+// the files change (certReloader); "" and nil without --tls-listen.
+func (f tlsFlags) load(log *slog.Logger) (string, *tls.Config, error) {
 	if f.listen == "" {
 		if f.cert != "" || f.key != "" {
 			return "", nil, usagef("--tls-cert and --tls-key need --tls-listen")
@@ -93,9 +94,9 @@ func (f tlsFlags) load() (string, *tls.Config, error) {
 	if f.cert == "" || f.key == "" {
 		return "", nil, usagef("--tls-listen needs --tls-cert and --tls-key")
 	}
-	cert, err := tls.LoadX509KeyPair(f.cert, f.key)
+	r, err := newCertReloader(f.cert, f.key, log)
 	if err != nil {
-		return "", nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+		return "", nil, err
 	}
-	return f.listen, &tls.Config{Certificates: []tls.Certificate{cert}}, nil
+	return f.listen, &tls.Config{GetCertificate: r.GetCertificate}, nil
 }

@@ -42,9 +42,6 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	if len(pos) > 0 {
 		return fail(ev, env, usagef(fmt.Sprintf("server takes no arguments, got %q", pos[0])))
 	}
-	if cfg.TLSListen, cfg.TLS, err = tf.load(); err != nil {
-		return fail(ev, env, err)
-	}
 	if *publicIP != "" {
 		if cfg.PublicIP = net.ParseIP(*publicIP); cfg.PublicIP == nil {
 			return fail(ev, env, usagef(fmt.Sprintf("--public-ip %q is not an IP address", *publicIP)))
@@ -57,6 +54,9 @@ func runServer(ctx context.Context, args []string, env Env) int {
 			level = slog.LevelDebug
 		}
 		cfg.Logger = slog.New(slog.NewTextHandler(env.Stderr, &slog.HandlerOptions{Level: level}))
+	}
+	if cfg.TLSListen, cfg.TLS, err = tf.load(cfg.Logger); err != nil {
+		return fail(ev, env, err)
 	}
 	st, err := startStack(cfg)
 	if err != nil {

@@ -31,7 +31,7 @@ func tlsServer(t *testing.T) (st *stack, files netbed.TLSFiles) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen, tc, err := tlsFlags{listen: "127.0.0.1:0", cert: files.Cert, key: files.Key}.load()
+	listen, tc, err := tlsFlags{listen: "127.0.0.1:0", cert: files.Cert, key: files.Key}.load(quietLogger())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -66,14 +66,14 @@ func TestTLSFlags(t *testing.T) {
 		{listen: ":443"},
 		{listen: ":443", cert: files.Cert},
 	} {
-		if _, _, err := f.load(); !errors.As(err, &ue) {
+		if _, _, err := f.load(quietLogger()); !errors.As(err, &ue) {
 			t.Errorf("%+v: err = %v, want a usage error", f, err)
 		}
 	}
-	if _, _, err := (tlsFlags{listen: ":443", cert: files.Cert, key: files.CA}).load(); err == nil {
+	if _, _, err := (tlsFlags{listen: ":443", cert: files.Cert, key: files.CA}).load(quietLogger()); err == nil {
 		t.Error("a CA certificate was taken for a private key")
 	}
-	if l, c, err := (tlsFlags{}).load(); l != "" || c != nil || err != nil {
+	if l, c, err := (tlsFlags{}).load(quietLogger()); l != "" || c != nil || err != nil {
 		t.Errorf("no flags: %q %v %v", l, c, err)
 	}
 }
