@@ -90,7 +90,10 @@ func NewMux(cfg MuxConfig) (*Mux, error) {
 		cfg.Logger = slog.Default()
 	}
 	tc := cfg.TLS.Clone()
-	tc.NextProtos = []string{ALPNHTTP, ALPNTURN}
+	// TURN first: Go picks by the server's order, and coturn's clients
+	// (turnutils_uclient) offer "http/1.1" beside "stun.turn"; no HTTP
+	// client offers "stun.turn".
+	tc.NextProtos = []string{ALPNTURN, ALPNHTTP}
 	if tc.MinVersion < tls.VersionTLS12 {
 		tc.MinVersion = tls.VersionTLS12
 	}

@@ -33,6 +33,11 @@ func TestTurnutilsUclient(t *testing.T) {
 	_, udpPort, _ := net.SplitHostPort(udpAddr)
 	_, tcpPort, _ := net.SplitHostPort(tcpAddr)
 	user, pass, _ := s.Credentials(time.Now())
+	// TURN over TLS on the port it shares with HTTPS (Mux), as direkt
+	// server's --tls-listen runs it.
+	tlsStack := startMux(t, relay.MuxConfig{})
+	_, tlsPort, _ := net.SplitHostPort(tlsStack.addr)
+	tlsUser, tlsPass, _ := tlsStack.relay.Credentials(time.Now())
 
 	const n = 10 // messages per client
 	cases := []struct {
@@ -47,6 +52,8 @@ func TestTurnutilsUclient(t *testing.T) {
 		{"udp, send indications, uclient's own REST credentials", []string{"-p", udpPort, "-u", "uclient", "-W", secret, "-c", "-s"}, n, true},
 		{"tcp, channels", []string{"-p", tcpPort, "-t", "-u", user, "-w", pass, "-c"}, n, true},
 		{"tcp, uclient's own REST credentials", []string{"-p", tcpPort, "-t", "-u", "uclient", "-W", secret, "-c"}, n, true},
+		// -S: TLS (uclient does not check the certificate).
+		{"tls on the shared HTTPS port", []string{"-p", tlsPort, "-t", "-S", "-u", tlsUser, "-w", tlsPass, "-c"}, n, true},
 		// -T: TCP relay allocations (RFC 6062) between two clients.
 		{"tcp allocations, client to client", []string{"-p", tcpPort, "-T", "-u", user, "-w", pass}, 2 * n, false},
 		{"wrong secret", []string{"-p", udpPort, "-u", "uclient", "-W", secret + "x", "-c"}, 0, true},
@@ -135,4 +142,15 @@ func (e *echoPeer) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.n
+}
+
+// TestMuxALPNLikeCoturn: a TURN client that offers "http/1.1" beside
+// "stun.turn" by ALPN, as coturn's do, is sorted to TURN, and an HTTP
+// client that offers h2 and http/1.1 to HTTP.
+func TestMuxALPNLikeCoturn(t *testing.T) {
+	s := startMux(t, relay.MuxConfig{})
+	s.turnOverTLS(t, []string{relay.ALPNHTTP, relay.ALPNTURN, "stun.nat-discovery"})
+	if got := s.get(t, []string{"h2", relay.ALPNHTTP}); got != "hello over https" {
+		t.Fatalf("HTTPS GET: %q", got)
+	}
 }
