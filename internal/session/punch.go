@@ -78,6 +78,11 @@ type puncher struct {
 	conns   map[*punchConn]struct{}
 	remotes map[netip.AddrPort]struct{} // the peer's non-relay UDP candidates
 
+	// guard holds back the checks of a relay disguised as a
+	// peer-reflexive candidate (relayguard.go); it learns the candidates
+	// the puncher sees. Nil means none.
+	guard *relayGuard
+
 	// Counters for logs and tests.
 	punches    atomic.Int64 // marker packets sent
 	lowWrites  atomic.Int64 // ICE packets sent with the low TTL
@@ -109,6 +114,13 @@ func newPuncher(ttl int, delay time.Duration, log *slog.Logger) *puncher {
 		log:     log,
 		conns:   make(map[*punchConn]struct{}),
 		remotes: make(map[netip.AddrPort]struct{}),
+	}
+}
+
+// setGuard lets the punching sockets hold back what g says.
+func (p *puncher) setGuard(g *relayGuard) {
+	if p != nil {
+		p.guard = g
 	}
 }
 
@@ -146,6 +158,9 @@ func (p *puncher) learnRemote(line string) {
 		return
 	}
 	c, addr, ok := parseCandidate(line)
+	if ok {
+		p.guard.learnRemote(c, addr)
+	}
 	if !ok || c.Type() == ice.CandidateTypeRelay || !addr.Addr().IsValid() || addr.Addr().IsUnspecified() {
 		return
 	}
@@ -185,10 +200,11 @@ func (p *puncher) announced(line string) {
 	if p == nil {
 		return
 	}
-	c, _, ok := parseCandidate(line)
+	c, addr, ok := parseCandidate(line)
 	if !ok {
 		return
 	}
+	p.guard.learnLocal(c, addr)
 	port := 0
 	switch c.Type() {
 	case ice.CandidateTypeHost:
@@ -271,7 +287,7 @@ func (p *puncher) logStats() {
 	p.log.Debug("hole punching", "ttl", p.ttl, "delay", p.delay,
 		"punches", p.punches.Load(), "gatedWrites", p.lowWrites.Load(),
 		"markersIn", p.markersIn.Load(), "openedByPeer", p.openedByRx.Load(),
-		"refused", p.lowErrors.Load())
+		"refused", p.lowErrors.Load(), "relayChecksHeld", p.guard.heldCount())
 }
 
 // punchNet is a transport.Net whose UDP sockets punch.
@@ -379,12 +395,15 @@ func (c *punchConn) isGated(addr netip.AddrPort) bool {
 }
 
 // received filters what the socket read: markers are counted and dropped
-// (true), and while the gate is closed a packet from a peer's address opens
-// it for that address.
+// (true), so are the checks the relay guard holds back, and while the gate
+// is closed a packet from a peer's address opens it for that address.
 func (c *punchConn) received(b []byte, from netip.AddrPort) (drop bool) {
 	marker := len(b) == len(punchMarker) && bytes.Equal(b, punchMarker)
 	if marker {
 		c.p.markersIn.Add(1)
+	}
+	if !marker && c.p.guard.hold(b, from) {
+		return true
 	}
 	if !c.open.Load() {
 		c.p.heard(c, from)

@@ -171,6 +171,7 @@ type Session struct {
 	sig    Signaller
 	pc     *webrtc.PeerConnection
 	punch  *puncher // nil when pre-punching is off
+	relays *relayGuard
 
 	// ctx lives from Connect until teardown; it bounds the signalling
 	// goroutines. cancel is called by the reaper.
@@ -273,6 +274,8 @@ func newSession(cfg Config) (*Session, error) {
 	// backpressure.
 	se.DetachDataChannels()
 	punch := newPuncher(cfg.PunchTTL, cfg.PunchDelay, log)
+	relays := newRelayGuard(cfg.ICEServers)
+	punch.setGuard(relays)
 	if cfg.Net != nil {
 		se.SetNet(punch.wrapNet(cfg.Net))
 	} else if n, err := newBufferedNet(); err == nil {
@@ -319,6 +322,7 @@ func newSession(cfg Config) (*Session, error) {
 		sig:        cfg.Signaller,
 		pc:         pc,
 		punch:      punch,
+		relays:     relays,
 		ctx:        ctx,
 		cancel:     cancel,
 		done:       make(chan struct{}),
@@ -361,6 +365,13 @@ func newSession(cfg Config) (*Session, error) {
 		}
 	})
 
+	if cfg.Net == nil && len(relays.names) > 0 {
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			relays.resolve(ctx)
+		}()
+	}
 	s.wg.Add(3)
 	go s.sendLoop()
 	go s.recvLoop()
@@ -448,6 +459,7 @@ func (s *Session) setRemote(d webrtc.SessionDescription) error {
 		d.SDP = stripRelayCandidates(d.SDP)
 	}
 	s.punch.learnSDP(d.SDP)
+	s.relays.started(relayAcceptanceWait)
 	s.remMu.Lock()
 	defer s.remMu.Unlock()
 	if err := s.pc.SetRemoteDescription(d); err != nil {
@@ -607,7 +619,7 @@ func (s *Session) Path() Path {
 	case <-s.done:
 	default:
 		if p, ok := selectedPath(s.pc); ok {
-			s.path = p
+			s.path = s.relays.unmask(p)
 		}
 	}
 	return s.path
