@@ -42,6 +42,22 @@ func (o *Options) logger() *slog.Logger {
 	return slog.Default()
 }
 
+// mailboxDial is opts.Dial with Reopen on: a paired mailbox outlives its
+// connection dropping (docs/protocol.md, section 3), so that signalling —
+// an ICE restart after the network changed (section 5.1) — gets through
+// on a new connection with the same keys and sequence numbers.
+func (o *Options) mailboxDial() *mailbox.DialOptions {
+	var d mailbox.DialOptions
+	if o.Dial != nil {
+		d = *o.Dial
+	}
+	d.Reopen = true
+	if d.Logger == nil {
+		d.Logger = o.logger()
+	}
+	return &d
+}
+
 // Protocol constants of docs/protocol.md, section 4.1.
 var (
 	adA = []byte("direkt/v1 a")
@@ -65,7 +81,7 @@ type Pending struct {
 // Allocate asks the server for a nameplate, draws the secret words and sends
 // the first CPace message. The caller shows Code() to the user and calls Wait.
 func Allocate(ctx context.Context, opts Options) (*Pending, error) {
-	conn, err := mailbox.Dial(ctx, opts.Server, opts.Dial)
+	conn, err := mailbox.Dial(ctx, opts.Server, opts.mailboxDial())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
@@ -157,7 +173,7 @@ func (p *Pending) Wait(ctx context.Context) (_ *Pair, err error) {
 // Claim joins the mailbox of c's nameplate as side b and runs the pairing.
 // A wrong code returns ErrBadCode; the nameplate is then burned.
 func Claim(ctx context.Context, opts Options, c code.Code) (_ *Pair, err error) {
-	conn, err := mailbox.Dial(ctx, opts.Server, opts.Dial)
+	conn, err := mailbox.Dial(ctx, opts.Server, opts.mailboxDial())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}

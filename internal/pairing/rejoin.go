@@ -101,7 +101,7 @@ func dial(ctx context.Context, opts Options, r Rejoin) (_ *Pair, err error) {
 	if err != nil {
 		return nil, err
 	}
-	conn, err := mailbox.Dial(ctx, opts.Server, opts.Dial)
+	conn, err := mailbox.Dial(ctx, opts.Server, opts.mailboxDial())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
@@ -158,7 +158,7 @@ func answer(ctx context.Context, opts Options, ring Ring, r Rejoin) (_ *Pair, er
 	if err != nil {
 		return nil, err
 	}
-	conn, err := mailbox.Dial(ctx, opts.Server, opts.Dial)
+	conn, err := mailbox.Dial(ctx, opts.Server, opts.mailboxDial())
 	if err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrUnreachable, err)
 	}
