@@ -3,6 +3,8 @@ package wire
 import (
 	"encoding/json"
 	"fmt"
+	"net"
+	"net/url"
 )
 
 // Checks of mailbox frames (docs/protocol.md, section 3), shared by the
@@ -153,7 +155,7 @@ func (f Frame) Validate() error {
 				return bad("ice server with %d urls", len(s.URLs))
 			}
 			for _, u := range s.URLs {
-				if u == "" || len(u) > MaxURL || !printableASCII(u) {
+				if u == "" || len(u) > MaxURL || !printableASCII(u) || !iceURLHostOK(u) {
 					return bad("ice server url")
 				}
 			}
@@ -199,4 +201,21 @@ func validNameplate(s string) bool {
 		}
 	}
 	return true
+}
+
+// iceURLHostOK reports whether the host part of a stun:/turn: URL (RFC 7064,
+// RFC 7065) splits into host and port, as given or with a port added. pion's
+// URL parser (pion/stun v4.0.1) retries a URL without a port with one
+// appended and recurses until the stack overflows when that does not help
+// ("stun:[1]t"): a rendezvous must not be able to crash a peer that way.
+func iceURLHostOK(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil || u.Opaque == "" {
+		return false
+	}
+	if _, _, err := net.SplitHostPort(u.Opaque); err == nil {
+		return true
+	}
+	_, _, err = net.SplitHostPort(u.Opaque + ":0")
+	return err == nil
 }

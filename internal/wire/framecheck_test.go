@@ -185,6 +185,10 @@ func TestFrameMarshalRefuses(t *testing.T) {
 		{Type: "nope"},
 		{Type: wire.TypeAdd, Body: fill(wire.MaxBody+1, 0)},
 		{Type: wire.TypeClaim, Nameplate: "x"},
+		// pion's URL parser recurses without end on these.
+		{Type: wire.TypePaired, ICEServers: []wire.ICEServer{{URLs: []string{"stun:[1]t"}}}},
+		{Type: wire.TypePaired, ICEServers: []wire.ICEServer{{URLs: []string{"turn:[1]t?transport=udp"}}}},
+		{Type: wire.TypePaired, ICEServers: []wire.ICEServer{{URLs: []string{"turn:"}}}},
 	} {
 		if _, err := f.Marshal(); err == nil {
 			t.Errorf("Marshal(%.60v) succeeded", f)
