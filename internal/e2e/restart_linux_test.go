@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -17,9 +18,10 @@ import (
 // The network changes under a running transfer (issue 4, section 5): the
 // real direkt send and receive in a netbed, the receiver behind an easy NAT,
 // and mid-transfer its network changes. The session restarts ICE over the
-// still-open mailbox; the same processes finish the transfer, the file is
-// intact, nothing was resumed, and the receiver's events show the path
-// before ("connected") and after ("path").
+// mailbox — still open, or re-opened when the change killed its WebSocket
+// too (docs/protocol.md, section 3.1); the same processes finish the
+// transfer, the file is intact, nothing was resumed, and the receiver's
+// events show the path before ("connected") and after ("path").
 
 // restartBytes is the file size: $DIREKT_RESTART_MIB MiB, default 64.
 func restartBytes() int64 {
@@ -43,20 +45,25 @@ func TestRestartNetns(t *testing.T) {
 		disrupt func(ctx context.Context, s *netbed.Site) error
 		// conntrack: the disruption runs conntrack(8).
 		conntrack bool
+		// reopens: the change kills the receiver's mailbox WebSocket, so
+		// the receiver must re-open the mailbox.
+		reopens bool
 	}{
-		{"down-up", hostDownUp, false},
-		{"nat-forgets-udp", natForgetsUDP, true},
+		{"down-up", hostDownUp, false, false},
+		{"nat-forgets-udp", natForgetsUDP, true, false},
+		{"new-address", hostNewAddress, false, true},
+		{"conntrack-flush", routerReboot, true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := exec.LookPath("conntrack"); err != nil && tc.conntrack {
 				t.Skip("needs conntrack (Debian package conntrack)")
 			}
-			runRestart(t, tc.disrupt)
+			runRestart(t, tc.disrupt, tc.reopens)
 		})
 	}
 }
 
-func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) error) {
+func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) error, reopens bool) {
 	ctx := testContext(t, 3*time.Minute)
 	// 5 ms one way per site link (20 ms RTT between the peers) keeps the
 	// transfer slow enough to be cut in the middle.
@@ -141,6 +148,11 @@ func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) 
 	if _, ok := recv.stderrContains("answered an ICE restart"); !ok {
 		t.Errorf("the receiver did not answer an ICE restart")
 	}
+	line, reopened := recv.stderrContains("mailbox reopened")
+	t.Logf("receiver re-opened its mailbox: %t %s", reopened, line)
+	if reopens && !reopened {
+		t.Errorf("the receiver's mailbox connection was not re-opened")
+	}
 }
 
 // bedIP runs ip(8) in namespace ns.
@@ -177,16 +189,69 @@ func hostDownUp(ctx context.Context, s *netbed.Site) error {
 	return bedIP(ctx, s.Host, append([]string{"route", "add"}, route...)...)
 }
 
+// hostNewAddress moves the receiver to a new address on its LAN, as a
+// DHCP lease change or a hop to another network does: the old address is
+// deleted (the kernel drops the default route with it) and a new one is
+// added with the default route. ICE's pair and the mailbox's TCP
+// connection both ran from the old address: the answers to them are
+// routed to an address nobody holds any more, so both die. The session
+// restarts ICE over a re-opened mailbox.
+func hostNewAddress(ctx context.Context, s *netbed.Site) error {
+	out, err := exec.CommandContext(ctx, "ip", "-n", s.Host, "route", "show", "default").Output()
+	route := strings.Fields(string(out))
+	if err != nil || len(route) < 3 {
+		return fmt.Errorf("default route of %s: %q, %v", s.Host, out, err)
+	}
+	if !s.LAN.IsValid() || !s.LAN.Addr().Is4() {
+		return fmt.Errorf("site %s has no IPv4 LAN", s.Name)
+	}
+	a := s.LAN.Masked().Addr().As4()
+	a[3] = 0x42
+	next := netip.AddrFrom4(a)
+	if next == s.HostAddr || next == s.Gateway {
+		a[3] = 0x43
+		next = netip.AddrFrom4(a)
+	}
+	bits := strconv.Itoa(s.LAN.Bits())
+	if err := bedIP(ctx, s.Host, "addr", "del", s.HostAddr.String()+"/"+bits, "dev", "eth0"); err != nil {
+		return err
+	}
+	if err := bedIP(ctx, s.Host, "addr", "add", next.String()+"/"+bits, "dev", "eth0"); err != nil {
+		return err
+	}
+	// The kernel may or may not have kept the route; replace says the same
+	// either way.
+	return bedIP(ctx, s.Host, append([]string{"route", "replace"}, route...)...)
+}
+
+// routerReboot is a router that reboots: for a second nothing from the
+// LAN gets through, every conntrack entry is flushed ("conntrack -F": UDP
+// and TCP), and, as many home routers do, the fresh router does not pick
+// up TCP connections in mid-stream (nf_conntrack_tcp_loose=0). The peer's
+// UDP packets reach the router first and move the host's mapping to a new
+// port (DESIGN.md, the conntrack race), so ICE fails; the mailbox's TCP
+// connection is reset by the router (the server's segments) or black-holed
+// (the host's, which leave un-NATed), so the receiver must re-open the
+// mailbox to signal the restart.
+func routerReboot(ctx context.Context, s *netbed.Site) error {
+	return rebootRouter(ctx, s, "-F")
+}
+
 // natForgetsUDP makes the receiver's NAT forget its UDP mappings, as when
 // their short timeouts expire (TCP's do not), the way a router reboot
 // does: conntrack's UDP entries deleted while for a second nothing from the
 // LAN gets out, so that the peer's packets reach the router first and leave
 // entries that move the host's mapping to a new port when it speaks again
-// (DESIGN.md, the conntrack race). A full "conntrack -F" also drops the
-// mailbox's TCP mapping: the server's next segment meets the router, which
-// resets it, and a mailbox cannot be re-opened yet, so no restart can be
-// signalled.
+// (DESIGN.md, the conntrack race). The mailbox's TCP connection survives;
+// routerReboot flushes it too.
 func natForgetsUDP(ctx context.Context, s *netbed.Site) error {
+	return rebootRouter(ctx, s, "-D", "-p", "udp")
+}
+
+// rebootRouter stops forwarding from s's LAN for a second and runs
+// conntrack with flush (the rest of the arguments) in s's router meanwhile.
+// A full flush ("-F") also makes the router strict about TCP in mid-stream.
+func rebootRouter(ctx context.Context, s *netbed.Site, flush ...string) error {
 	nft := func(script string) error {
 		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "nft", "-f", "-")
 		cmd.Stdin = strings.NewReader(script)
@@ -198,7 +263,13 @@ func natForgetsUDP(ctx context.Context, s *netbed.Site) error {
 	if err := nft("table ip reboot {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n\t\tiifname \"lan0\" drop\n\t}\n}\n"); err != nil {
 		return err
 	}
-	args := []string{"netns", "exec", s.Router, "conntrack", "-D", "-p", "udp"}
+	if flush[0] == "-F" {
+		args := []string{"netns", "exec", s.Router, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"}
+		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
+			return fmt.Errorf("%s: %w: %s", strings.Join(args[3:], " "), err, out)
+		}
+	}
+	args := append([]string{"netns", "exec", s.Router, "conntrack"}, flush...)
 	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
 	// conntrack -D exits 1 when it found nothing to delete.
 	if err != nil && !strings.Contains(string(out), "flow entries") {
