@@ -8,6 +8,11 @@
 // Dial reaches https/wss servers with private CA roots and through a caller's
 // dialer (an HTTP CONNECT proxy) when DialOptions say so.
 //
+// With DialOptions.Reopen a paired Conn survives its WebSocket dropping: it
+// pings the server, redials with backoff and reclaims its side with the
+// reopen token from "paired" (section 3.1), re-sending exactly the bodies
+// the server did not get.
+//
 // mailbox imports internal/wire and coder/websocket. It must never import
 // the rendezvous server, pairing, session, cli or console packages.
 package mailbox

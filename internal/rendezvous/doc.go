@@ -4,7 +4,9 @@
 // paired peers only, and enforces the limits of docs/protocol.md section 3.
 // For known peers (section 8) it lets a host listen on rejoin channels, rings
 // it when a client dials one, and joins the answering connection and the
-// dialer in a fresh mailbox. It never sees a code's words, a rejoin token,
+// dialer in a fresh mailbox. A paired side that asked for a reopen token
+// may come back on a new connection within a grace period after its
+// connection dropped and pick up where it was (section 3.1). It never sees a code's words, a rejoin token,
 // keys or anything the bodies carry, and it logs nameplates and channels
 // only as a keyed hash.
 //
