@@ -59,6 +59,18 @@ const (
 	// maxPunchRemotes bounds the remote addresses the puncher tracks; a
 	// peer flooding us with candidates gets the rest ungated.
 	maxPunchRemotes = maxPendingCandidates
+	// maxBindingRequests is how many checks pion sends on a pair before it
+	// marks the pair failed for good (pion's default is 7). pion checks
+	// every pair not only every 200 ms but also each time a remote
+	// candidate arrives, and a peer behind a symmetric NAT brings a burst
+	// of peer-reflexive ones (a fresh port per destination): 8 rounds in
+	// 60 ms were seen, all while the gate kept the checks to the peer's
+	// signalled candidates TTL-limited, so a port-mapped candidate's pair
+	// failed before its first check could arrive and the session took the
+	// relay (TestPortMapNetns, hard↔hard+miniupnpd, 2 in 110 cells). 40
+	// outlasts such bursts and the gate; a dead pair is still given up
+	// within the ICE failed timeout.
+	maxBindingRequests = 40
 )
 
 // punchMarker is the pre-punch payload. Its first byte, 12, lies in the range

@@ -290,6 +290,7 @@ func newSession(cfg Config) (*Session, error) {
 	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
 	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+	se.SetICEMaxBindingRequests(maxBindingRequests) // punch.go
 	if cfg.Policy == PolicyRelay {
 		// With only relay candidates there is nothing to wait for.
 		se.SetRelayAcceptanceMinWait(0)
