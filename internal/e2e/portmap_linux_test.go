@@ -222,9 +222,11 @@ func transferEnv(ctx context.Context, t *testing.T, nsA, nsB string, env []strin
 	writeRandom(t, src, 1<<20)
 	out := t.TempDir()
 	var r pairRun
-	r.send = start(t, "send", procOptions{Netns: nsA, Env: env}, "send", "--json", "--server", serverURL, src)
+	// -v: a failed cell logs both peers' debug logs (ICE, port mapping,
+	// hole punching) with their output.
+	r.send = start(t, "send", procOptions{Netns: nsA, Env: env}, "send", "-v", "--json", "--server", serverURL, src)
 	c := r.send.mustEvent(ctx, "code").Code
-	r.recv = start(t, "receive", procOptions{Netns: nsB, Env: env}, "receive", "--json", "--out", out, "--server", serverURL, c)
+	r.recv = start(t, "receive", procOptions{Netns: nsB, Env: env}, "receive", "-v", "--json", "--out", out, "--server", serverURL, c)
 	if ec := r.recv.wait(ctx); ec != 0 {
 		t.Fatalf("receive exited %d:\n%s\nsender:\n%s", ec, r.recv.eventLog(), r.send.eventLog())
 	}
