@@ -2,8 +2,6 @@ package e2e
 
 import (
 	"context"
-	"fmt"
-	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -155,132 +153,18 @@ func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) 
 	}
 }
 
-// bedIP runs ip(8) in namespace ns.
-func bedIP(ctx context.Context, ns string, args ...string) error {
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
+// The disruptions, on the receiver's site (internal/netbed). A router
+// reboot also makes the router strict about TCP in mid-stream, as many home
+// routers are: the mailbox's TCP connection dies and the receiver must
+// re-open the mailbox to signal the restart. When only the UDP mappings are
+// forgotten, the mailbox's connection survives.
+func hostDownUp(ctx context.Context, s *netbed.Site) error { return s.DownUp(ctx, restartOutage) }
 
-// hostDownUp takes the receiver's interface down for restartOutage and
-// brings it back with its default route, which the kernel dropped with the
-// link, as a DHCP client would.
-func hostDownUp(ctx context.Context, s *netbed.Site) error {
-	out, err := exec.CommandContext(ctx, "ip", "-n", s.Host, "route", "show", "default").Output()
-	route := strings.Fields(string(out))
-	if err != nil || len(route) < 3 {
-		return fmt.Errorf("default route of %s: %q, %v", s.Host, out, err)
-	}
-	if err := bedIP(ctx, s.Host, "link", "set", "eth0", "down"); err != nil {
-		return err
-	}
-	t := time.NewTimer(restartOutage)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := bedIP(ctx, s.Host, "link", "set", "eth0", "up"); err != nil {
-		return err
-	}
-	return bedIP(ctx, s.Host, append([]string{"route", "add"}, route...)...)
-}
-
-// hostNewAddress moves the receiver to a new address on its LAN, as a
-// DHCP lease change or a hop to another network does: the old address is
-// deleted (the kernel drops the default route with it) and a new one is
-// added with the default route. ICE's pair and the mailbox's TCP
-// connection both ran from the old address: the answers to them are
-// routed to an address nobody holds any more, so both die. The session
-// restarts ICE over a re-opened mailbox.
 func hostNewAddress(ctx context.Context, s *netbed.Site) error {
-	out, err := exec.CommandContext(ctx, "ip", "-n", s.Host, "route", "show", "default").Output()
-	route := strings.Fields(string(out))
-	if err != nil || len(route) < 3 {
-		return fmt.Errorf("default route of %s: %q, %v", s.Host, out, err)
-	}
-	if !s.LAN.IsValid() || !s.LAN.Addr().Is4() {
-		return fmt.Errorf("site %s has no IPv4 LAN", s.Name)
-	}
-	a := s.LAN.Masked().Addr().As4()
-	a[3] = 0x42
-	next := netip.AddrFrom4(a)
-	if next == s.HostAddr || next == s.Gateway {
-		a[3] = 0x43
-		next = netip.AddrFrom4(a)
-	}
-	bits := strconv.Itoa(s.LAN.Bits())
-	if err := bedIP(ctx, s.Host, "addr", "del", s.HostAddr.String()+"/"+bits, "dev", "eth0"); err != nil {
-		return err
-	}
-	if err := bedIP(ctx, s.Host, "addr", "add", next.String()+"/"+bits, "dev", "eth0"); err != nil {
-		return err
-	}
-	// The kernel may or may not have kept the route; replace says the same
-	// either way.
-	return bedIP(ctx, s.Host, append([]string{"route", "replace"}, route...)...)
+	_, err := s.NewAddress(ctx)
+	return err
 }
 
-// routerReboot is a router that reboots: for a second nothing from the
-// LAN gets through, every conntrack entry is flushed ("conntrack -F": UDP
-// and TCP), and, as many home routers do, the fresh router does not pick
-// up TCP connections in mid-stream (nf_conntrack_tcp_loose=0). The peer's
-// UDP packets reach the router first and move the host's mapping to a new
-// port (DESIGN.md, the conntrack race), so ICE fails; the mailbox's TCP
-// connection is reset by the router (the server's segments) or black-holed
-// (the host's, which leave un-NATed), so the receiver must re-open the
-// mailbox to signal the restart.
-func routerReboot(ctx context.Context, s *netbed.Site) error {
-	return rebootRouter(ctx, s, "-F")
-}
+func routerReboot(ctx context.Context, s *netbed.Site) error { return s.RouterReboot(ctx, true) }
 
-// natForgetsUDP makes the receiver's NAT forget its UDP mappings, as when
-// their short timeouts expire (TCP's do not), the way a router reboot
-// does: conntrack's UDP entries deleted while for a second nothing from the
-// LAN gets out, so that the peer's packets reach the router first and leave
-// entries that move the host's mapping to a new port when it speaks again
-// (DESIGN.md, the conntrack race). The mailbox's TCP connection survives;
-// routerReboot flushes it too.
-func natForgetsUDP(ctx context.Context, s *netbed.Site) error {
-	return rebootRouter(ctx, s, "-D", "-p", "udp")
-}
-
-// rebootRouter stops forwarding from s's LAN for a second and runs
-// conntrack with flush (the rest of the arguments) in s's router meanwhile.
-// A full flush ("-F") also makes the router strict about TCP in mid-stream.
-func rebootRouter(ctx context.Context, s *netbed.Site, flush ...string) error {
-	nft := func(script string) error {
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft in %s: %w: %s", s.Router, err, out)
-		}
-		return nil
-	}
-	if err := nft("table ip reboot {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n\t\tiifname \"lan0\" drop\n\t}\n}\n"); err != nil {
-		return err
-	}
-	if flush[0] == "-F" {
-		args := []string{"netns", "exec", s.Router, "sysctl", "-qw", "net.netfilter.nf_conntrack_tcp_loose=0"}
-		if out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput(); err != nil {
-			return fmt.Errorf("%s: %w: %s", strings.Join(args[3:], " "), err, out)
-		}
-	}
-	args := append([]string{"netns", "exec", s.Router, "conntrack"}, flush...)
-	out, err := exec.CommandContext(ctx, "ip", args...).CombinedOutput()
-	// conntrack -D exits 1 when it found nothing to delete.
-	if err != nil && !strings.Contains(string(out), "flow entries") {
-		return fmt.Errorf("%s: %w: %s", strings.Join(args[3:], " "), err, out)
-	}
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nft("delete table ip reboot\n")
-}
+func natForgetsUDP(ctx context.Context, s *netbed.Site) error { return s.NATForgetsUDP(ctx) }

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"io"
 	"os/exec"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -139,100 +138,13 @@ func readPatternThen(r io.Reader, at int64, at0 func()) (int64, error) {
 	}
 }
 
-// ip runs ip(8) in namespace ns.
-func ip(ctx context.Context, ns string, args ...string) error {
-	out, err := exec.CommandContext(ctx, "ip", append([]string{"-n", ns}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip -n %s %s: %w: %s", ns, strings.Join(args, " "), err, out)
-	}
-	return nil
-}
+// The disruptions, on the easy site (internal/netbed). The router reboot
+// leaves TCP loose: this test's signalling does not cross the router.
+func downUp(ctx context.Context, s *netbed.Site) error { return s.DownUp(ctx, outage) }
 
-// defaultRoute returns the default route of ns as ip(8) prints it.
-func defaultRoute(ctx context.Context, ns string) ([]string, error) {
-	out, err := exec.CommandContext(ctx, "ip", "-n", ns, "route", "show", "default").Output()
-	if err != nil {
-		return nil, fmt.Errorf("ip route show default in %s: %w", ns, err)
-	}
-	f := strings.Fields(string(out))
-	if len(f) < 3 {
-		return nil, fmt.Errorf("no default route in %s: %q", ns, out)
-	}
-	return f, nil
-}
-
-// downUp takes the host's interface down for outage and brings it back,
-// with its default route (which the kernel dropped with the link), as a
-// DHCP client would.
-func downUp(ctx context.Context, s *netbed.Site) error {
-	route, err := defaultRoute(ctx, s.Host)
-	if err != nil {
-		return err
-	}
-	if err := ip(ctx, s.Host, "link", "set", "eth0", "down"); err != nil {
-		return err
-	}
-	t := time.NewTimer(outage)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	if err := ip(ctx, s.Host, "link", "set", "eth0", "up"); err != nil {
-		return err
-	}
-	return ip(ctx, s.Host, append([]string{"route", "add"}, route...)...)
-}
-
-// newAddress moves the host to another address on its LAN: the old one is
-// deleted (and with it the routes through it), a new one added, the default
-// route restored.
 func newAddress(ctx context.Context, s *netbed.Site) error {
-	route, err := defaultRoute(ctx, s.Host)
-	if err != nil {
-		return err
-	}
-	old := s.HostAddr.String() + "/24"
-	b := s.HostAddr.As4()
-	b[3] += 10
-	next := fmt.Sprintf("%d.%d.%d.%d/24", b[0], b[1], b[2], b[3])
-	if err := ip(ctx, s.Host, "addr", "del", old, "dev", "eth0"); err != nil {
-		return err
-	}
-	if err := ip(ctx, s.Host, "addr", "add", next, "dev", "eth0"); err != nil {
-		return err
-	}
-	return ip(ctx, s.Host, append([]string{"route", "add"}, route...)...)
+	_, err := s.NewAddress(ctx)
+	return err
 }
 
-// flushConntrack makes the site's NAT forget every mapping the way a
-// router reboot does: conntrack flushed while for a second nothing from the
-// LAN gets out, so that the peer's packets reach the router first and leave
-// entries that move the host's mapping to a new port when it speaks again
-// (DESIGN.md, the conntrack race). A bare flush only sometimes moves it.
-func flushConntrack(ctx context.Context, s *netbed.Site) error {
-	nft := func(script string) error {
-		cmd := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "nft", "-f", "-")
-		cmd.Stdin = strings.NewReader(script)
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return fmt.Errorf("nft in %s: %w: %s", s.Router, err, out)
-		}
-		return nil
-	}
-	if err := nft("table ip reboot {\n\tchain forward {\n\t\ttype filter hook forward priority -10; policy accept;\n\t\tiifname \"lan0\" drop\n\t}\n}\n"); err != nil {
-		return err
-	}
-	out, err := exec.CommandContext(ctx, "ip", "netns", "exec", s.Router, "conntrack", "-F").CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("conntrack -F in %s: %w: %s", s.Router, err, out)
-	}
-	t := time.NewTimer(time.Second)
-	defer t.Stop()
-	select {
-	case <-t.C:
-	case <-ctx.Done():
-		return ctx.Err()
-	}
-	return nft("delete table ip reboot\n")
-}
+func flushConntrack(ctx context.Context, s *netbed.Site) error { return s.RouterReboot(ctx, false) }
