@@ -26,7 +26,7 @@ func leakCheck(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-// testLogger logs to stderr at the level of $SESSION_TEST_LOG (e.g. -4 for
+// testLogger logs to stderr at the level of $SESSION_TEST_LOG (e.g. DEBUG-4 for
 // pion traces, debug otherwise quiet) so that a failing test can be rerun
 // with pion's view.
 func testLogger() *slog.Logger {

@@ -56,7 +56,6 @@ type restarter struct {
 
 	lost    chan struct{} // cap 1: ICE reported the path failed
 	asked   chan struct{} // cap 1: peer b asked for a restart (peer a)
-	iceUp   chan struct{} // cap 1: ICE connected (again)
 	answers chan struct{} // cap 1: a restart answer was applied (peer a)
 	offers  chan struct{} // cap 1: a restart offer was answered (peer b)
 	sigGone chan struct{} // closed by recvLoop when the Signaller failed after connect
@@ -65,6 +64,7 @@ type restarter struct {
 
 	mu      sync.Mutex
 	pathCh  chan struct{} // closed at the next path change; mu must be held
+	iceCh   chan struct{} // closed at the next ICE state change; mu must be held
 	episode bool          // an episode runs; mu must be held
 }
 
@@ -79,11 +79,11 @@ func newRestarter(n int) *restarter {
 		max:     n,
 		lost:    make(chan struct{}, 1),
 		asked:   make(chan struct{}, 1),
-		iceUp:   make(chan struct{}, 1),
 		answers: make(chan struct{}, 1),
 		offers:  make(chan struct{}, 1),
 		sigGone: make(chan struct{}),
 		pathCh:  make(chan struct{}),
+		iceCh:   make(chan struct{}),
 	}
 }
 
@@ -123,16 +123,28 @@ func (s *Session) pathChanged() {
 	s.rs.mu.Unlock()
 }
 
-// onICEState feeds the restart loop: a connected path, or a lost one.
+// onICEState feeds the restart loop: it wakes everyone waiting for ICE to
+// connect, and reports a lost path.
 func (s *Session) onICEState(st webrtc.ICEConnectionState) {
+	s.rs.mu.Lock()
+	close(s.rs.iceCh)
+	s.rs.iceCh = make(chan struct{})
+	s.rs.mu.Unlock()
 	switch st {
-	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
-		notify(s.rs.iceUp)
 	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
 		if s.connected.Load() && s.rs.max > 0 {
 			notify(s.rs.lost)
 		}
 	}
+}
+
+// iceChanged returns a channel that is closed at the next ICE state change.
+// Take it before reading the state, so that no change is missed: any number
+// of goroutines may wait on it, unlike a single wake-up token.
+func (s *Session) iceChanged() <-chan struct{} {
+	s.rs.mu.Lock()
+	defer s.rs.mu.Unlock()
+	return s.rs.iceCh
 }
 
 // restartsPath says whether a failed ICE connection is the restart loop's to
@@ -156,7 +168,6 @@ func (s *Session) restartLoop() {
 		case <-s.rs.asked:
 			// Peer b lost the path even if we still hear it: restart.
 		}
-		drain(s.rs.iceUp)
 		s.rs.mu.Lock()
 		s.rs.episode = true
 		s.rs.mu.Unlock()
@@ -206,7 +217,6 @@ func (s *Session) iceConnected() bool {
 func (s *Session) restartAsOfferer() error {
 	for attempt := 1; attempt <= s.rs.max; attempt++ {
 		s.log.Info("restarting ICE", "attempt", attempt)
-		drain(s.rs.iceUp)
 		drain(s.rs.answers)
 		// Candidates of the new generation wait until the offer is queued:
 		// pion starts gathering inside CreateOffer.
@@ -244,8 +254,10 @@ func (s *Session) restartAsAnswerer() error {
 	total := time.Duration(s.rs.max) * per
 	deadline := time.Now().Add(total)
 	drain(s.rs.offers)
-	offered := false // an offer came since the last request
+	offered := false   // an offer came since the last request
+	var turn time.Time // when the wait for the peer's next move ends
 	for asked, ask := 0, true; ; {
+		changed := s.iceChanged()
 		if s.iceConnected() {
 			return nil
 		}
@@ -257,17 +269,18 @@ func (s *Session) restartAsAnswerer() error {
 			offered = false
 			s.log.Info("asking the peer to restart ICE", "attempt", asked)
 			s.postSignal(wire.Signal{T: wire.SignalRestart})
+			turn = time.Now().Add(per)
 		}
 		ask = false
-		wait := min(time.Until(deadline), per)
-		if wait <= 0 {
+		if time.Until(deadline) <= 0 {
 			return fmt.Errorf("no new path within %s", total)
 		}
-		t := time.NewTimer(wait)
+		t := time.NewTimer(max(0, min(time.Until(deadline), time.Until(turn))))
 		select {
-		case <-s.rs.iceUp:
+		case <-changed: // connected? checked at the top
 		case <-s.rs.offers:
 			offered = true // a's attempt runs; it makes the next one itself
+			turn = time.Now().Add(per)
 		case <-t.C:
 			if !offered {
 				return fmt.Errorf("the peer did not answer the restart request within %s", per)
@@ -311,16 +324,19 @@ var errSignallingGone = errors.New("the signalling closed")
 func (s *Session) awaitICE(d time.Duration) error {
 	t := time.NewTimer(d)
 	defer t.Stop()
-	for !s.iceConnected() {
+	for {
+		changed := s.iceChanged()
+		if s.iceConnected() {
+			return nil
+		}
 		select {
-		case <-s.rs.iceUp:
+		case <-changed:
 		case <-t.C:
 			return fmt.Errorf("ICE did not connect within %s", d)
 		case <-s.ctx.Done():
 			return s.ctx.Err()
 		}
 	}
-	return nil
 }
 
 // onRestartRequest handles peer b's "restart" signal on peer a.

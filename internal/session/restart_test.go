@@ -62,7 +62,18 @@ func TestRestartOnRequest(t *testing.T) {
 	if sa.Err() != nil || sb.Err() != nil {
 		t.Fatalf("sessions ended: %v, %v", sa.Err(), sb.Err())
 	}
-	_ = chA.Close()
+	// b reads to the EOF of a's Close, which is what a's Close waits for.
+	eof := make(chan error, 1)
+	go func() {
+		_, err := io.Copy(io.Discard, chB)
+		eof <- err
+	}()
+	if err := chA.Close(); err != nil {
+		t.Errorf("close a: %v", err)
+	}
+	if err := <-eof; err != nil {
+		t.Errorf("b read to EOF: %v", err)
+	}
 	_ = chB.Close()
 }
 
