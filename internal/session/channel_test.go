@@ -184,17 +184,26 @@ func TestWriteBlocksWithoutReader(t *testing.T) {
 		n, err := ca.Write(make([]byte, size))
 		wrote <- result{n, err}
 	}()
-	// Wait until the writer sits on a full buffer: the peer's receive
-	// window is full and our queue is above the high-water mark.
+	// Wait until the writer sits on a full buffer: it filled the send
+	// buffer past the high-water mark at least once, and the amount has
+	// stopped moving because the peer's receive window is full. Write then
+	// waits for the amount to fall to the low-water mark, which it never
+	// will, wherever between the marks the last acknowledgement left it.
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
-	for ca.rwc.BufferedAmount() <= highWater {
+	last, still := uint64(0), 0
+	for ca.maxBuffered.Load() <= highWater || still < 10 {
 		select {
 		case r := <-wrote:
 			t.Fatalf("Write of %d bytes returned (%d, %v) with nobody reading", size, r.n, r.err)
 		case <-ctx.Done():
-			t.Fatal("the send buffer never filled")
+			t.Fatalf("the send buffer never filled: %d bytes buffered now, %d at most", ca.rwc.BufferedAmount(), ca.maxBuffered.Load())
 		case <-tick.C:
+		}
+		if b := ca.rwc.BufferedAmount(); b != last || b <= lowWater {
+			last, still = b, 0
+		} else {
+			still++
 		}
 	}
 	start := time.Now()
