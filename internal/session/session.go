@@ -17,6 +17,7 @@
 package session
 
 import (
+	"cmp"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -111,6 +112,10 @@ type Config struct {
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
 	iceFailedTimeout time.Duration
+	// relayWait overrides relayAcceptanceWait (tests under the race
+	// detector, which slows ICE's checks several times). Zero means
+	// relayAcceptanceWait.
+	relayWait time.Duration
 	// linger overrides how long Channel.Close waits without progress
 	// (tests). Zero means defaultLinger.
 	linger time.Duration
@@ -172,6 +177,9 @@ type Session struct {
 	pc     *webrtc.PeerConnection
 	punch  *puncher // nil when pre-punching is off
 	relays *relayGuard
+	// relayWait is how long after ICE starts a relayed pair may be
+	// nominated.
+	relayWait time.Duration
 
 	// ctx lives from Connect until teardown; it bounds the signalling
 	// goroutines. cancel is called by the reaper.
@@ -289,7 +297,8 @@ func newSession(cfg Config) (*Session, error) {
 	se.SetICETimeouts(defaultICEDisconnected, failed, iceKeepalive)
 	se.SetSrflxAcceptanceMinWait(srflxAcceptanceWait)
 	se.SetPrflxAcceptanceMinWait(prflxAcceptanceWait)
-	se.SetRelayAcceptanceMinWait(relayAcceptanceWait)
+	relayWait := cmp.Or(cfg.relayWait, relayAcceptanceWait)
+	se.SetRelayAcceptanceMinWait(relayWait)
 	se.SetICEMaxBindingRequests(maxBindingRequests) // punch.go
 	if cfg.Policy == PolicyRelay {
 		// With only relay candidates there is nothing to wait for.
@@ -324,6 +333,7 @@ func newSession(cfg Config) (*Session, error) {
 		pc:         pc,
 		punch:      punch,
 		relays:     relays,
+		relayWait:  relayWait,
 		ctx:        ctx,
 		cancel:     cancel,
 		done:       make(chan struct{}),
@@ -460,7 +470,7 @@ func (s *Session) setRemote(d webrtc.SessionDescription) error {
 		d.SDP = stripRelayCandidates(d.SDP)
 	}
 	s.punch.learnSDP(d.SDP)
-	s.relays.started(relayAcceptanceWait)
+	s.relays.started(s.relayWait)
 	s.remMu.Lock()
 	defer s.remMu.Unlock()
 	if err := s.pc.SetRemoteDescription(d); err != nil {
