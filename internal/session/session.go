@@ -642,14 +642,18 @@ func (s *Session) onConnectionState(st webrtc.PeerConnectionState) {
 		"ice", s.pc.ICEConnectionState().String(), "dtls", s.pc.SCTP().Transport().State().String())
 	switch st {
 	case webrtc.PeerConnectionStateFailed:
-		if s.pc.ICEConnectionState() == webrtc.ICEConnectionStateFailed {
-			if s.restartsPath() {
-				return // restartLoop brings it back or ends the session
-			}
-			s.finish(ErrICEFailed)
+		// Failed means ICE or DTLS failed. pion calls this handler on a
+		// goroutine of its own, so ICE may have moved on by now: a
+		// restart may be checking already. DTLS does not leave failed,
+		// but may not be marked yet; with ICE up, DTLS it was.
+		if s.pc.SCTP().Transport().State() == webrtc.DTLSTransportStateFailed || s.iceConnected() {
+			s.finish(ErrDTLS)
 			return
 		}
-		s.finish(ErrDTLS)
+		if s.restartsPath() {
+			return // restartLoop brings it back or ends the session
+		}
+		s.finish(ErrICEFailed)
 	case webrtc.PeerConnectionStateClosed:
 		// We closed it (then done is already closed and this is a no-op),
 		// or pion closed it on a DTLS alert from the peer: close_notify
