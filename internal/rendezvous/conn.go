@@ -220,6 +220,28 @@ func (s *Server) failLocked(c *conn, kind, message string) {
 	s.detachLocked(c)
 }
 
+// bindLocked binds c for request what (a dial, an answer, a reopen): it
+// refuses, and reports false, when c is finishing (without a word), is
+// bound or listening already, or is over the rate limit of its bucket
+// (secret: the claim bucket, for requests that try a secret); limited says
+// what the client did too much of.
+func (s *Server) bindLocked(c *conn, what string, secret bool, limited string) bool {
+	if c.finishing {
+		return false
+	}
+	if c.bound || c.listening {
+		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed, dialled or listening")
+		return false
+	}
+	c.bound = true
+	if !s.allowLocked(c.key, secret) {
+		s.log.Info(what+" rate limited", "client", c.key)
+		s.failLocked(c, wire.ErrKindRateLimited, limited+", try again in a minute")
+		return false
+	}
+	return true
+}
+
 // unboundTimeout ends a connection that neither allocated, claimed, dialled,
 // answered nor listened within NameplateTTL. A listener stays as long as it
 // answers pings.

@@ -90,19 +90,10 @@ func (s *Server) dropChannelLocked(l *conn, ch string) {
 func (s *Server) dial(c *conn, channel string, reopen bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.finishing {
+	if !s.bindLocked(c, "dial", true, "too many dials") {
 		return
 	}
-	if c.bound || c.listening {
-		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed, dialled or listening")
-		return
-	}
-	c.bound, c.reopen = true, reopen
-	if !s.allowLocked(c.key, true) {
-		s.log.Info("dial rate limited", "client", c.key)
-		s.failLocked(c, wire.ErrKindRateLimited, "too many dials, try again in a minute")
-		return
-	}
+	c.reopen = reopen
 	l := s.channels[channel]
 	switch {
 	case l == nil || l.finishing || l.ringCount >= maxRingsPerListener:
@@ -155,22 +146,11 @@ func (s *Server) endRingLocked(r *ring) {
 // (side b) in a fresh mailbox.
 func (s *Server) answer(c *conn, id []byte, reopen bool) {
 	s.mu.Lock()
-	if c.finishing {
+	if !s.bindLocked(c, "answer", false, "too many answers") {
 		s.mu.Unlock()
 		return
 	}
-	if c.bound || c.listening {
-		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed, dialled or listening")
-		s.mu.Unlock()
-		return
-	}
-	c.bound, c.reopen = true, reopen
-	if !s.allowLocked(c.key, false) {
-		s.log.Info("answer rate limited", "client", c.key)
-		s.failLocked(c, wire.ErrKindRateLimited, "too many answers, try again in a minute")
-		s.mu.Unlock()
-		return
-	}
+	c.reopen = reopen
 	r := s.rings[string(id)]
 	switch {
 	case r == nil:

@@ -85,17 +85,7 @@ func (s *Server) graceOver(mb *mailbox, gen int) {
 func (s *Server) reopen(c *conn, id, token []byte, received int) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if c.finishing {
-		return
-	}
-	if c.bound || c.listening {
-		s.failLocked(c, wire.ErrKindBadRequest, "already allocated, claimed, dialled or listening")
-		return
-	}
-	c.bound = true
-	if !s.allowLocked(c.key, true) {
-		s.log.Info("reopen rate limited", "client", c.key)
-		s.failLocked(c, wire.ErrKindRateLimited, "too many claims or reopens, try again in a minute")
+	if !s.bindLocked(c, "reopen", true, "too many claims or reopens") {
 		return
 	}
 	mb := s.mailboxes[string(id)]
