@@ -124,17 +124,7 @@ func TestActionsByPhase(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t, 60*time.Second)
 	server := newRendezvous(t, 0)
-	var hev, jev events
-	hcfg := peerConfig(t, server, "Anna", &hev)
-	hcfg.AskRecord = true
-	h, err := NewHost(hcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := NewJoin(peerConfig(t, server, "Carl", &jev))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, j, _, _ := newPeers(t, server, func(c *Config) { c.AskRecord = true })
 	startHost(t, ctx, h)
 	waitState(t, ctx, h, "a code", phaseIs(PhaseWaiting))
 	checkRoleErrors(t, h)

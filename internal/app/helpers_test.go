@@ -43,7 +43,7 @@ func testCtx(t *testing.T, d time.Duration) context.Context {
 	return ctx
 }
 
-// testLogger logs at the level of $APP_TEST_LOG (e.g. -4), else nothing.
+// testLogger logs at the level of $APP_TEST_LOG (e.g. DEBUG-4; slog reads level names, not numbers), else nothing.
 func testLogger() *slog.Logger {
 	lvl := slog.LevelError + 100
 	if v := os.Getenv("APP_TEST_LOG"); v != "" {
@@ -420,4 +420,24 @@ func sameBytes(t *testing.T, path string, b []byte) bool {
 		return false
 	}
 	return bytes.Equal(got, b)
+}
+
+// newPeers makes a host, Anna, and a client, Carl, for server, each with
+// its own events. adjust, unless nil, changes the host's config first.
+func newPeers(t *testing.T, server string, adjust func(*Config)) (*Host, *Join, *events, *events) {
+	t.Helper()
+	hev, jev := new(events), new(events)
+	hcfg := peerConfig(t, server, "Anna", hev)
+	if adjust != nil {
+		adjust(&hcfg)
+	}
+	h, err := NewHost(hcfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	j, err := NewJoin(peerConfig(t, server, "Carl", jev))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h, j, hev, jev
 }

@@ -65,17 +65,7 @@ func TestLostConnection(t *testing.T) {
 			leakCheck(t)
 			ctx := testCtx(t, 60*time.Second)
 			server := newRendezvous(t, 0)
-			var hev, jev events
-			hcfg := peerConfig(t, server, "Anna", &hev)
-			hcfg.AskRecord = true
-			h, err := NewHost(hcfg)
-			if err != nil {
-				t.Fatal(err)
-			}
-			j, err := NewJoin(peerConfig(t, server, "Carl", &jev))
-			if err != nil {
-				t.Fatal(err)
-			}
+			h, j, hev, _ := newPeers(t, server, func(c *Config) { c.AskRecord = true })
 			hr := startHost(t, ctx, h)
 			jctx, stopJoin := context.WithCancel(ctx)
 			defer stopJoin()
@@ -85,7 +75,7 @@ func TestLostConnection(t *testing.T) {
 
 			tc.brk(t, h, j, stopJoin, hr)
 
-			err = result(t, ctx, joined)
+			err := result(t, ctx, joined)
 			if tc.joinErr == nil && err != nil || tc.joinErr != nil && !errors.Is(err, tc.joinErr) {
 				t.Errorf("Join.Run: %v, want %v", err, tc.joinErr)
 			}

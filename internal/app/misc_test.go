@@ -99,15 +99,7 @@ func TestJoinBadCode(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t, 60*time.Second)
 	server := newRendezvous(t, 0)
-	var hev, jev events
-	h, err := NewHost(peerConfig(t, server, "Anna", &hev))
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := NewJoin(peerConfig(t, server, "Carl", &jev))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, j, _, _ := newPeers(t, server, nil)
 	startHost(t, ctx, h)
 	st := waitState(t, ctx, h, "a code", func(st console.State) bool { return st.Code != "" })
 	c, err := code.Parse(st.Code)

@@ -59,17 +59,7 @@ func TestRepeatedClicks(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t, 90*time.Second)
 	server := newRendezvous(t, 0)
-	var hev, jev events
-	hcfg := peerConfig(t, server, "Anna", &hev)
-	hcfg.AskRecord = true
-	h, err := NewHost(hcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := NewJoin(peerConfig(t, server, "Carl", &jev))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, j, _, jev := newPeers(t, server, func(c *Config) { c.AskRecord = true })
 	startHost(t, ctx, h)
 
 	// 1. The client accepts the record; the adviser hammers End.
@@ -212,17 +202,7 @@ func TestRejoinTampered(t *testing.T) {
 	leakCheck(t)
 	ctx := testCtx(t, 90*time.Second)
 	server := newRendezvous(t, ringTTL)
-	var hev, jev events
-	hcfg := peerConfig(t, server, "Anna", &hev)
-	hcfg.RejoinServer = server
-	h, err := NewHost(hcfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := NewJoin(peerConfig(t, server, "Carl", &jev))
-	if err != nil {
-		t.Fatal(err)
-	}
+	h, j, _, _ := newPeers(t, server, func(c *Config) { c.RejoinServer = server })
 	startHost(t, ctx, h)
 	endByHost(t, ctx, h, joinAgain(t, ctx, h, j))
 	before := newWaiting(t, ctx, h)

@@ -39,7 +39,7 @@ func testCtx(t testing.TB) context.Context {
 	return ctx
 }
 
-// testLogger logs at the level of $CONSULT_TEST_LOG (e.g. -4), else nothing.
+// testLogger logs at the level of $CONSULT_TEST_LOG (e.g. DEBUG-4; slog reads level names, not numbers), else nothing.
 func testLogger() *slog.Logger {
 	lvl := slog.LevelError + 100
 	if v := os.Getenv("CONSULT_TEST_LOG"); v != "" {
