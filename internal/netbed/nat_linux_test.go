@@ -122,29 +122,7 @@ func TestKinds(t *testing.T) {
 			s := b.A
 			p := startProbe(t, b, 7001, 7002, 7003)
 			// TCP listeners on 443 and 8080.
-			var accepts sync.WaitGroup
-			t.Cleanup(accepts.Wait) // runs after the listeners' Close
-			for _, port := range []int{443, 8080} {
-				var l net.Listener
-				if err := Do(b.Server, func() (err error) {
-					l, err = net.Listen("tcp4", netip.AddrPortFrom(ServerAddr, uint16(port)).String())
-					return err
-				}); err != nil {
-					t.Fatal(err)
-				}
-				t.Cleanup(func() { l.Close() })
-				accepts.Add(1)
-				go func() {
-					defer accepts.Done()
-					for {
-						c, err := l.Accept()
-						if err != nil {
-							return
-						}
-						c.Close()
-					}
-				}()
-			}
+			serveTCP(t, b, func(c net.Conn) { c.Close() }, 443, 8080)
 			var c *net.UDPConn
 			if err := Do(s.Host, func() (err error) {
 				c, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 40000})
@@ -229,5 +207,39 @@ func TestTTLCounts(t *testing.T) {
 			}
 		}
 		conn.Close()
+	}
+}
+
+// serveTCP listens on ports of ServerAddr in the server's namespace and
+// runs handle on each connection, in a goroutine of its own. Cleanup closes
+// the listeners and then waits for every goroutine.
+func serveTCP(t *testing.T, b *Bed, handle func(net.Conn), ports ...int) {
+	t.Helper()
+	var wg sync.WaitGroup
+	t.Cleanup(wg.Wait) // runs after the listeners' Close
+	for _, port := range ports {
+		var l net.Listener
+		if err := Do(b.Server, func() (err error) {
+			l, err = net.Listen("tcp4", netip.AddrPortFrom(ServerAddr, uint16(port)).String())
+			return err
+		}); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				c, err := l.Accept()
+				if err != nil {
+					return
+				}
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					handle(c)
+				}()
+			}
+		}()
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"net/netip"
 	"os/exec"
-	"sync"
 	"testing"
 	"time"
 )
@@ -24,35 +23,11 @@ func TestProxy(t *testing.T) {
 	b := newBed(t, Config{A: TCP443})
 	ctx := testContext(t, 30*time.Second)
 	// An echo server on 443 and 8443 in the server's namespace.
-	var wg sync.WaitGroup
-	t.Cleanup(wg.Wait)
-	for _, port := range []int{443, 8443} {
-		var l net.Listener
-		if err := Do(b.Server, func() (err error) {
-			l, err = net.Listen("tcp4", netip.AddrPortFrom(ServerAddr, uint16(port)).String())
-			return err
-		}); err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				c, err := l.Accept()
-				if err != nil {
-					return
-				}
-				wg.Add(1)
-				go func() {
-					defer wg.Done()
-					defer c.Close()
-					_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-					_, _ = io.Copy(c, c)
-				}()
-			}
-		}()
-	}
+	serveTCP(t, b, func(c net.Conn) {
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		_, _ = io.Copy(c, c)
+	}, 443, 8443)
 	p, err := b.StartProxy(ctx, b.A, t.TempDir())
 	if err != nil {
 		t.Fatal(err)
