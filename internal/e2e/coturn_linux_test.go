@@ -58,15 +58,7 @@ func TestCoturnInterop(t *testing.T) {
 			ctx := testContext(t, 2*time.Minute)
 			// The matrix's prefix, so that its sweeper removes beds
 			// of killed runs of this test too.
-			bed, err := netbed.New(ctx, netbed.Config{Prefix: matrixPrefix, A: tc.site, B: tc.site})
-			if err != nil {
-				t.Fatalf("bed: %v", err)
-			}
-			t.Cleanup(func() {
-				if err := bed.Close(); err != nil {
-					t.Errorf("bed: %v", err)
-				}
-			})
+			bed := openBed(ctx, t, netbed.Config{Prefix: matrixPrefix, A: tc.site, B: tc.site})
 			srvAddr := netbed.ServerAddr.String()
 			srv := start(t, "server", procOptions{Netns: bed.Server}, "server", "--no-relay",
 				"--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr)

@@ -162,27 +162,36 @@ func requireMatrix(t testing.TB) {
 	}
 }
 
+// openBed builds a bed for t and registers its Close as a cleanup. Register
+// it before the cleanups of what runs in the bed: cleanups run last first.
+func openBed(ctx context.Context, t testing.TB, cfg netbed.Config) *netbed.Bed {
+	t.Helper()
+	bed, err := netbed.New(ctx, cfg)
+	if err != nil {
+		t.Fatalf("bed: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := bed.Close(); err != nil {
+			t.Errorf("bed: %v", err)
+		}
+	})
+	return bed
+}
+
 // runCell builds c's bed, runs the server, send and receive in it and
 // judges the outcome. It fails t only for trouble with the bed itself; what
 // direkt did goes into the result.
 func runCell(ctx context.Context, t testing.TB, c cell) (res cellResult) {
 	res = cellResult{cell: c, connectMs: -1}
 	feat := probeFeatures()
-	bed, err := netbed.New(ctx, netbed.Config{Prefix: matrixPrefix, A: c.a, B: c.b, Delay: c.rtt / 4})
-	if err != nil {
-		t.Fatalf("bed: %v", err)
-	}
-	// Registered first, so it runs after the processes' cleanups.
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Errorf("bed: %v", err)
-		}
-	})
+	// Its cleanup is registered first, so it runs after the processes'.
+	bed := openBed(ctx, t, netbed.Config{Prefix: matrixPrefix, A: c.a, B: c.b, Delay: c.rtt / 4})
 
 	srvAddr := netbed.ServerAddr.String()
 	args := []string{"server", "--listen", srvAddr + ":8080", "--turn-listen", srvAddr + ":3478", "--public-ip", srvAddr}
 	var tlsFiles netbed.TLSFiles
 	if feat.tls {
+		var err error
 		if tlsFiles, err = netbed.WriteTLS(t.TempDir(), netbed.ServerAddr); err != nil {
 			t.Fatal(err)
 		}

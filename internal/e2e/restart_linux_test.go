@@ -65,15 +65,7 @@ func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) 
 	ctx := testContext(t, 3*time.Minute)
 	// 5 ms one way per site link (20 ms RTT between the peers) keeps the
 	// transfer slow enough to be cut in the middle.
-	bed, err := netbed.New(ctx, netbed.Config{Prefix: matrixPrefix, A: netbed.Public, B: netbed.Easy, Delay: 5 * time.Millisecond})
-	if err != nil {
-		t.Fatalf("bed: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Errorf("bed: %v", err)
-		}
-	})
+	bed := openBed(ctx, t, netbed.Config{Prefix: matrixPrefix, A: netbed.Public, B: netbed.Easy, Delay: 5 * time.Millisecond})
 	srvAddr := netbed.ServerAddr.String()
 	srv := start(t, "server", procOptions{Netns: bed.Server}, "server", "--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr)
 	if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {

@@ -38,15 +38,7 @@ func newTLSBed(t *testing.T, ctx context.Context) *tlsBed {
 	if !probeFeatures().tls {
 		t.Fatal("the binary has no --tls-listen or --ca")
 	}
-	bed, err := netbed.New(ctx, netbed.Config{Prefix: tlsPrefix, A: netbed.TCP443, B: netbed.TCP443})
-	if err != nil {
-		t.Fatalf("bed: %v", err)
-	}
-	t.Cleanup(func() {
-		if err := bed.Close(); err != nil {
-			t.Errorf("bed: %v", err)
-		}
-	})
+	bed := openBed(ctx, t, netbed.Config{Prefix: tlsPrefix, A: netbed.TCP443, B: netbed.TCP443})
 	files, err := netbed.WriteTLS(t.TempDir(), netbed.ServerAddr)
 	if err != nil {
 		t.Fatal(err)
