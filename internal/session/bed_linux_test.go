@@ -85,26 +85,13 @@ func (b *sessionBed) startTURN(t testing.TB) {
 	}); err != nil {
 		t.Fatal(err)
 	}
-	gen := func() turn.RelayAddressGenerator {
+	s := newTURNServer(t, pc, ln, func() turn.RelayAddressGenerator {
 		return &turn.RelayAddressGeneratorStatic{
 			RelayAddress: net.IP(netbed.ServerAddr.AsSlice()),
 			Address:      netbed.ServerAddr.String(),
 			Net:          srv,
 		}
-	}
-	key := turn.GenerateAuthKey(turnUser, turnRealm, turnPass)
-	s, err := turn.NewServer(turn.ServerConfig{
-		Realm: turnRealm,
-		AuthHandler: func(ra *turn.RequestAttributes) (string, []byte, bool) {
-			return ra.Username, key, ra.Username == turnUser
-		},
-		PacketConnConfigs: []turn.PacketConnConfig{{PacketConn: pc, RelayAddressGenerator: gen()}},
-		ListenerConfigs:   []turn.ListenerConfig{{Listener: ln, RelayAddressGenerator: gen()}},
-		LoggerFactory:     pionLogs{log: testLogger()},
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	t.Cleanup(func() {
 		_ = s.Close()
 		// pion's TURN server leaves accepted TCP connections to their

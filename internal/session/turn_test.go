@@ -32,9 +32,17 @@ func startTURN(t *testing.T) (udpAddr, tcpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	gen := func() turn.RelayAddressGenerator {
+	srv := newTURNServer(t, pc, ln, func() turn.RelayAddressGenerator {
 		return &turn.RelayAddressGeneratorStatic{RelayAddress: net.ParseIP("127.0.0.1"), Address: "127.0.0.1"}
-	}
+	})
+	t.Cleanup(func() { _ = srv.Close() })
+	return pc.LocalAddr().String(), ln.Addr().String()
+}
+
+// newTURNServer serves TURN for turnUser on pc and ln, with a relay address
+// generator from gen for each.
+func newTURNServer(t testing.TB, pc net.PacketConn, ln net.Listener, gen func() turn.RelayAddressGenerator) *turn.Server {
+	t.Helper()
 	key := turn.GenerateAuthKey(turnUser, turnRealm, turnPass)
 	srv, err := turn.NewServer(turn.ServerConfig{
 		Realm: turnRealm,
@@ -48,8 +56,7 @@ func startTURN(t *testing.T) (udpAddr, tcpAddr string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(func() { _ = srv.Close() })
-	return pc.LocalAddr().String(), ln.Addr().String()
+	return srv
 }
 
 // localCandidateTypes counts the session's gathered local candidates by type.
