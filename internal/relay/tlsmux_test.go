@@ -1,7 +1,6 @@
 package relay_test
 
 import (
-	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
@@ -185,38 +184,7 @@ func (s *muxStack) turnOverTLS(t *testing.T, nextProtos []string) {
 		t.Fatalf("allocate over TLS: %v", err)
 	}
 	defer rc.Close()
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer peer.Close()
-	deadline := time.Now().Add(5 * time.Second)
-	_ = peer.SetDeadline(deadline)
-	_ = rc.SetDeadline(deadline)
-	if _, err := rc.WriteTo([]byte("via tls"), peer.LocalAddr()); err != nil {
-		t.Fatalf("relay write: %v", err)
-	}
-	buf := make([]byte, 1500)
-	n, from, err := peer.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != "via tls" {
-		t.Fatalf("peer read %q, %v", buf[:n], err)
-	}
-	// Relayed datagrams may be lost like any UDP: pion's client drops
-	// ChannelData that races its own ChannelBind response. Resend until
-	// one arrives.
-	for {
-		if _, err := peer.WriteTo([]byte("back"), from); err != nil {
-			t.Fatal(err)
-		}
-		_ = rc.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
-		n, _, err = rc.ReadFrom(buf)
-		if err == nil && bytes.Equal(buf[:n], []byte("back")) {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("relay read %q, %v", buf[:n], err)
-		}
-	}
+	relayRoundTrip(t, rc, "via tls")
 }
 
 // Both protocols on one port, each sorted by its first bytes (no ALPN) and
