@@ -147,17 +147,20 @@ func (p *peer) host(ctx context.Context, cf consoleFlags, askRecord, once bool) 
 		return err
 	}
 	consoleURL = cons.URL()
-	p.openConsole(consoleURL, cf.noBrowser)
+	p.openConsole(cons, cf.noBrowser)
 	return runBoth(ctx, cancel, cons, h.Run)
 }
 
 // openConsole prints the console's address and opens it in the browser.
-func (p *peer) openConsole(url string, noBrowser bool) {
-	p.say("Console: %s", url)
+// The browser gets the address through a page only this user can read, never
+// on a command line (console.Server.OpenBrowser).
+func (p *peer) openConsole(cons *console.Server, noBrowser bool) {
+	p.say("Console: %s", cons.URL())
 	if noBrowser {
 		return
 	}
-	if err := console.OpenBrowser(url); err != nil {
+	if err := cons.OpenBrowser(); err != nil {
+		p.log.Debug("console not opened in the browser", "err", err)
 		p.say("(Open the console address in your browser.)")
 	}
 }

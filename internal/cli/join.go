@@ -124,7 +124,7 @@ func (p *peer) join(ctx context.Context, cf consoleFlags, pos []string, rejoin s
 		return err
 	}
 	p.ev.emit(EventConsole, map[string]any{"console_url": cons.URL()})
-	p.openConsole(cons.URL(), cf.noBrowser)
+	p.openConsole(cons, cf.noBrowser)
 	var runErr error
 	return runBoth(ctx, cancel, cons, func(ctx context.Context) error {
 		if host != nil {

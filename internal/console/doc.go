@@ -8,7 +8,8 @@
 // address only, checks the Host header against its own address (DNS
 // rebinding), refuses cross-site and cross-origin requests (Fetch Metadata,
 // http.CrossOriginProtection) and requires the per-run token of the URL the
-// peer opened.
+// peer opened. The token never appears on a command line: OpenBrowser gives
+// the browser a page only this user can read, which leads on to the URL.
 //
 // console sits on top, beside cli, and must never import another direkt
 // package: standard library and github.com/skip2/go-qrcode only

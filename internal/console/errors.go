@@ -17,13 +17,10 @@ var (
 	// ErrServed means Serve was called a second time, or after Close.
 	ErrServed = errors.New("console: server already served or closed")
 
-	// ErrNoBrowser means OpenBrowser found no program that opened the URL;
-	// the caller prints the URL for the user instead.
+	// ErrNoBrowser means OpenBrowser found no program that opened the
+	// console, or the console has stopped; the caller prints the URL for
+	// the user instead.
 	ErrNoBrowser = errors.New("console: no browser could be opened")
-
-	// ErrBadURL means OpenBrowser was given something other than an
-	// absolute http or https URL; it never passes such a string to a program.
-	ErrBadURL = errors.New("console: not an http(s) URL")
 
 	// ErrQR means the text could not be encoded as a QR code (too long) or
 	// the requested size was out of range.

@@ -29,6 +29,11 @@ type Config struct {
 	// or "en". Zero ("") leaves the choice to the browser's language. The
 	// user can switch the language in the page either way.
 	Lang string
+	// LaunchDir is the folder in which OpenBrowser makes its private
+	// folder (mode 0700) for the page that takes the browser to the
+	// console. Zero means $XDG_RUNTIME_DIR, else the user's cache folder,
+	// else the temp folder.
+	LaunchDir string
 }
 
 // Timeouts of the HTTP server. Streams (events, uploads, downloads) replace
@@ -70,12 +75,20 @@ type Server struct {
 	// keepalive is keepaliveEvery; tests shorten it.
 	keepalive time.Duration
 
+	// launchBase is Config.LaunchDir.
+	launchBase string
+
 	mu sync.Mutex
 	// started is true once Serve or Close was called (mu).
 	started bool
-	closing chan struct{} // closed by Close
-	done    chan struct{} // closed when Serve has returned, or by Close without Serve
-	once    sync.Once
+	// launchDir is the private folder of OpenBrowser's page, "" before
+	// it is written (mu); launchGone is set once the console stopped and
+	// the page was removed (mu).
+	launchDir  string
+	launchGone bool
+	closing    chan struct{} // closed by Close
+	done       chan struct{} // closed when Serve has returned, or by Close without Serve
+	once       sync.Once
 }
 
 // New checks cfg, listens on its loopback address and generates the per-run
@@ -110,15 +123,16 @@ func New(cfg Config) (*Server, error) {
 	var raw [32]byte
 	rand.Read(raw[:]) // never fails (crypto/rand, Go 1.24+)
 	s := &Server{
-		backend:   cfg.Backend,
-		log:       log,
-		lang:      cfg.Lang,
-		ln:        ln,
-		port:      strconv.Itoa(tcp.Port),
-		token:     base64.RawURLEncoding.EncodeToString(raw[:]),
-		keepalive: keepaliveEvery,
-		closing:   make(chan struct{}),
-		done:      make(chan struct{}),
+		backend:    cfg.Backend,
+		log:        log,
+		lang:       cfg.Lang,
+		ln:         ln,
+		launchBase: cfg.LaunchDir,
+		port:       strconv.Itoa(tcp.Port),
+		token:      base64.RawURLEncoding.EncodeToString(raw[:]),
+		keepalive:  keepaliveEvery,
+		closing:    make(chan struct{}),
+		done:       make(chan struct{}),
 	}
 	hostport := net.JoinHostPort(tcp.IP.String(), s.port)
 	s.hosts = []string{hostport, net.JoinHostPort("localhost", s.port)}
@@ -165,7 +179,8 @@ func loopbackAddr(addr string) (net.IP, string, error) {
 }
 
 // URL is the address the user opens: http://127.0.0.1:PORT/?t=TOKEN. It holds
-// the token, so it is printed to the user and never logged.
+// the token, so it is printed to the user, never logged and never passed to
+// another program on its command line (OpenBrowser).
 func (s *Server) URL() string { return s.url }
 
 // Serve answers requests until ctx ends or Close is called, then shuts down:
@@ -182,6 +197,7 @@ func (s *Server) Serve(ctx context.Context) error {
 	s.started = true
 	s.mu.Unlock()
 	defer close(s.done)
+	defer s.removeLauncher()
 
 	// Request contexts derive from reqCtx, so cancelling it ends the
 	// long-lived event streams, which Shutdown alone would wait for.
@@ -230,5 +246,6 @@ func (s *Server) Close() error {
 		close(s.done)
 	}
 	<-s.done
+	s.removeLauncher()
 	return nil
 }

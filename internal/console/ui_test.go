@@ -346,3 +346,44 @@ func evalBool(t *testing.T, ctx context.Context, js string) bool {
 	}
 	return v
 }
+
+// TestUIFromLauncher opens the console as OpenBrowser has the browser open
+// it: from the private file:// page, which must take the browser in (the
+// navigation from a file page counts as cross-site) and leave the token out
+// of the address bar.
+func TestUIFromLauncher(t *testing.T) {
+	xdgOpenPlatform(t)
+	ctx := browser(t)
+	errs := pageErrors(t, ctx)
+	argv, _, release := recordingOpener(t)
+	if err := os.WriteFile(release, nil, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	s, err := New(Config{Backend: newTestBackend(hostState()), LaunchDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background()) }()
+	defer func() {
+		s.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	}()
+	if err := s.OpenBrowser(); err != nil {
+		t.Fatal(err)
+	}
+	path := openedFile(t, s, dir, argv)
+	within(t, ctx, "open the console from its launcher page",
+		chromedp.Navigate(fileURL(path)),
+		chromedp.WaitVisible(css("code")),
+	)
+	if got := evalString(t, ctx, `location.href`); got != base(s)+"/" {
+		t.Errorf("address bar %q: the token must be gone", got)
+	}
+	if e := errs(); len(e) > 0 {
+		t.Errorf("page errors: %s", strings.Join(e, "\n"))
+	}
+}
