@@ -23,6 +23,9 @@ import (
 // FileName is the identity file inside the direkt configuration directory.
 const FileName = "identity.pem"
 
+// ErrFingerprint reports a string that is not a key fingerprint.
+var ErrFingerprint = errors.New("not a key fingerprint")
+
 // ErrCorrupt reports an identity file that exists but cannot be used. It is
 // never replaced silently: the user has to move it away.
 var ErrCorrupt = errors.New("identity file is corrupt")
@@ -94,6 +97,17 @@ func LoadOrCreate(dir string) (ed25519.PrivateKey, error) {
 	return key, nil
 }
 
+// Load reads the identity in dir without creating one; a missing file is
+// an error that wraps fs.ErrNotExist.
+func Load(dir string) (ed25519.PrivateKey, error) {
+	path := filepath.Join(dir, FileName)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read identity: %w", err)
+	}
+	return parse(data, path)
+}
+
 func parse(data []byte, path string) (ed25519.PrivateKey, error) {
 	b, _ := pem.Decode(data)
 	if b == nil || b.Type != "PRIVATE KEY" {
@@ -123,4 +137,29 @@ func Fingerprint(pub ed25519.PublicKey) string {
 		b.WriteString(s[i:min(i+4, len(s))])
 	}
 	return b.String()
+}
+
+// fingerprintChars is the length of a fingerprint without its dashes.
+const fingerprintChars = 16
+
+// ParseFingerprint reads a fingerprint as a person may type or copy it — in
+// any case, with or without the dashes, with spaces or colons between the
+// groups — and returns it in Fingerprint's form. Anything else, a prefix
+// included, is ErrFingerprint.
+func ParseFingerprint(s string) (string, error) {
+	var b strings.Builder
+	for _, r := range strings.ToLower(s) {
+		switch {
+		case r == '-' || r == ' ' || r == ':':
+		case (r >= 'a' && r <= 'z') || (r >= '2' && r <= '7'):
+			b.WriteRune(r)
+		default:
+			return "", fmt.Errorf("%w: %q", ErrFingerprint, s)
+		}
+	}
+	c := b.String()
+	if len(c) != fingerprintChars {
+		return "", fmt.Errorf("%w: %q has %d characters, want %d", ErrFingerprint, s, len(c), fingerprintChars)
+	}
+	return c[0:4] + "-" + c[4:8] + "-" + c[8:12] + "-" + c[12:16], nil
 }

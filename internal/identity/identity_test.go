@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -77,4 +78,54 @@ func TestFingerprint(t *testing.T) {
 	if len(fp) != 19 || fp[4] != '-' {
 		t.Fatalf("fingerprint %q has the wrong shape", fp)
 	}
+}
+
+func TestLoad(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := Load(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("Load of an empty folder: %v, want ErrNotExist", err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatal("Load created an identity")
+	}
+	k, err := LoadOrCreate(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Load(dir)
+	if err != nil || !got.Equal(k) {
+		t.Fatalf("Load: %v", err)
+	}
+}
+
+func TestParseFingerprint(t *testing.T) {
+	fp := Fingerprint(make([]byte, 32))
+	flat := strings.ReplaceAll(fp, "-", "")
+	for _, in := range []string{fp, strings.ToUpper(fp), flat, strings.ToUpper(flat),
+		strings.ReplaceAll(fp, "-", " "), strings.ReplaceAll(fp, "-", ":"), " " + fp + " "} {
+		if got, err := ParseFingerprint(in); err != nil || got != fp {
+			t.Errorf("ParseFingerprint(%q) = %q, %v; want %q", in, got, err, fp)
+		}
+	}
+	for _, in := range []string{"", fp[:18], fp + "a", flat[:15], "0000-0000-0000-0000", "abcd-efgh-ijkl-mnö1", "abcd_efgh_ijkl_mnop"} {
+		if got, err := ParseFingerprint(in); !errors.Is(err, ErrFingerprint) {
+			t.Errorf("ParseFingerprint(%q) = %q, %v; want ErrFingerprint", in, got, err)
+		}
+	}
+}
+
+func FuzzParseFingerprint(f *testing.F) {
+	f.Add(Fingerprint(make([]byte, 32)))
+	f.Add("ABCD EFGH IJKL MNOP")
+	f.Add("abcd-efgh")
+	f.Fuzz(func(t *testing.T, s string) {
+		fp, err := ParseFingerprint(s)
+		if err != nil {
+			return
+		}
+		again, err := ParseFingerprint(fp)
+		if err != nil || again != fp || len(fp) != 19 {
+			t.Fatalf("ParseFingerprint(%q) = %q, not canonical (%q, %v)", s, fp, again, err)
+		}
+	})
 }
