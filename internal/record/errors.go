@@ -45,6 +45,10 @@ var (
 	// stored.
 	ErrNotFound = errors.New("record: no such record")
 
+	// ErrPDFMismatch means a PDF is not the rendering of its record (see
+	// CheckPDF): it was changed, or made by another version.
+	ErrPDFMismatch = errors.New("record: the PDF is not this record's rendering")
+
 	// ErrNotPDF means data given to Store.Add as the PDF form is not a PDF.
 	ErrNotPDF = errors.New("record: not a PDF document")
 )

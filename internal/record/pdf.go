@@ -41,6 +41,22 @@ func PDF(r Record) ([]byte, error) {
 	return d.render()
 }
 
+// CheckPDF reports whether doc is exactly the PDF that PDF renders for r,
+// byte for byte. The signature covers the record's JSON, not its PDF; since
+// rendering is deterministic, a PDF that CheckPDF accepts says nothing the
+// signed record does not. A PDF that was changed — or rendered by another
+// version of this package — is ErrPDFMismatch.
+func CheckPDF(r Record, doc []byte) error {
+	want, err := PDF(r)
+	if err != nil {
+		return err
+	}
+	if !bytes.Equal(doc, want) {
+		return ErrPDFMismatch
+	}
+	return nil
+}
+
 // doc is one PDF being rendered.
 type doc struct {
 	f      *fpdf.Fpdf

@@ -2,6 +2,7 @@ package record
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -257,5 +258,31 @@ func TestPDFClockSetBack(t *testing.T) {
 	contains(t, text, "Bildschirm zeigen — unbeantwortet")
 	if strings.Contains(text, "Min.") || strings.Contains(text, "Sek.") {
 		t.Error("a duration printed for an end before the start")
+	}
+}
+
+// TestCheckPDF: the PDF of a record passes; one changed byte, or the PDF of
+// another record, does not.
+func TestCheckPDF(t *testing.T) {
+	r := sample(testKey(1))
+	doc, err := PDF(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := CheckPDF(r, doc); err != nil {
+		t.Fatalf("CheckPDF of the record's own PDF: %v", err)
+	}
+	changed := bytes.Clone(doc)
+	changed[len(changed)/2] ^= 1
+	other := sample(testKey(1))
+	other.Notes = "Kunde lehnt ab."
+	otherDoc, err := PDF(other)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, d := range map[string][]byte{"changed byte": changed, "other record": otherDoc, "empty": nil, "truncated": doc[:len(doc)-1]} {
+		if err := CheckPDF(r, d); !errors.Is(err, ErrPDFMismatch) {
+			t.Errorf("%s: %v, want ErrPDFMismatch", name, err)
+		}
 	}
 }

@@ -69,8 +69,12 @@ func Sign(r Record, key ed25519.PrivateKey) ([]byte, error) {
 // between the envelope's tokens is allowed, nothing else that Sign would
 // not write.
 //
-// For `direkt verify`: the signer is Host (Name, Fingerprint); Digest of the
-// returned record is the SHA-256 the record's PDF prints in its footer.
+// A valid signature proves only that whoever holds the returned key signed
+// this record: anyone can make a key and sign a record in any name. The
+// caller decides whether it trusts the key (`direkt verify` trusts the
+// user's own key, known peers and keys given with --key) and must not take
+// Host.Name on the record's word. Digest of the returned record is the
+// SHA-256 the record's PDF prints in its footer; CheckPDF checks a PDF.
 // Errors wrap ErrTooLarge, ErrMalformed, ErrUnsupported, ErrBadSignature,
 // ErrInvalid or ErrWrongKey.
 func Verify(data []byte) (Record, ed25519.PublicKey, error) {
