@@ -216,12 +216,22 @@ func TestBrowserConsultation(t *testing.T) {
 	if len(recs) != 1 || recs[0].ID != recID {
 		t.Errorf("records search for the transcript found %+v, want %s", recs, recID)
 	}
+	// The adviser verifies the record: signed with their own key, the PDF
+	// beside it is its own.
 	var vout, verr strings.Builder
-	if code := Main(ctx, []string{"verify", filepath.Join(data, "records", recID+".json")}, Env{Stdout: &vout, Stderr: &verr}); code != 0 {
+	own := Env{Stdout: &vout, Stderr: &verr, Getenv: func(k string) string {
+		if k == "DIREKT_HOME" {
+			return host.home
+		}
+		return ""
+	}}
+	if code := Main(ctx, []string{"verify", "--data", data, filepath.Join(data, "records", recID+".json")}, own); code != 0 {
 		t.Fatalf("direkt verify of the record failed (%d): %s", code, verr.String())
 	}
-	if !strings.Contains(vout.String(), "Beraterin Schulz") {
-		t.Errorf("verify output does not name the adviser:\n%s", vout.String())
+	for _, want := range []string{"(your own key)", "adviser:    Beraterin Schulz", "is this record's PDF"} {
+		if !strings.Contains(vout.String(), want) {
+			t.Errorf("verify output does not say %q:\n%s", want, vout.String())
+		}
 	}
 	// The console offers the next consultation; Ctrl-C stops the host, which
 	// is how a host normally ends (exit 0).

@@ -52,7 +52,7 @@ Usage:
   direkt send [flags] PATH...      send files or folders; prints a code
   direkt receive [flags] [CODE]    receive with the code from the sender
   direkt server [flags]            run a rendezvous and relay server
-  direkt verify FILE.json          check a signed consultation record
+  direkt verify [flags] FILE.json  check a signed consultation record and who signed it
   direkt version                   print the version
 
 Run "direkt COMMAND -h" for a command's flags.

@@ -57,6 +57,8 @@ type proc struct {
 	exit   chan int
 	events chan event
 	stderr *lockedBuffer
+	// home is the run's identity folder ($DIREKT_HOME).
+	home string
 
 	mu  sync.Mutex
 	all []event
@@ -85,7 +87,7 @@ func run(t *testing.T, ctx context.Context, name string, stdin string, args ...s
 	ctx, cancel := context.WithCancel(ctx)
 	home := t.TempDir()
 	pr, pw := io.Pipe()
-	p := &proc{t: t, name: name, cancel: cancel, exit: make(chan int, 1), events: make(chan event, 1024), stderr: &lockedBuffer{}}
+	p := &proc{t: t, name: name, cancel: cancel, exit: make(chan int, 1), events: make(chan event, 1024), stderr: &lockedBuffer{}, home: home}
 	env := Env{
 		Stdin:  strings.NewReader(stdin),
 		Stdout: pw,

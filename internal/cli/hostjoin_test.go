@@ -70,13 +70,22 @@ func TestHostJoinCLI(t *testing.T) {
 	if code, _ := host.wait(ctx); code != 0 {
 		t.Fatalf("host --once exited %d: %s", code, host.stderr.String())
 	}
-	// The client's copy verifies and is the adviser's record.
+	// The client's copy verifies, with its PDF, and is the adviser's
+	// record: the host offered reconnection, so its key is a known host's.
 	var out, errb bytes.Buffer
 	rec := filepath.Join(joinData, "records", hend.str("record")+".json")
-	if code := Main(ctx, []string{"verify", rec}, Env{Stdout: &out, Stderr: &errb}); code != 0 {
+	if code := Main(ctx, []string{"verify", "--data", joinData, rec}, Env{Stdout: &out, Stderr: &errb}); code != 0 {
 		t.Fatalf("verify the client's copy: %d %s", code, errb.String())
 	}
-	if !strings.Contains(out.String(), "Adviser") || !strings.Contains(out.String(), "2 chat messages") {
-		t.Errorf("verify says:\n%s", out.String())
+	for _, want := range []string{"signed by:  Adviser (a known host", "2 chat messages", "is this record's PDF"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("verify does not say %q:\n%s", want, out.String())
+		}
+	}
+	// Without the client's known hosts, the adviser's key is a stranger's.
+	out.Reset()
+	errb.Reset()
+	if code := Main(ctx, []string{"verify", "--data", t.TempDir(), rec}, Env{Stdout: &out, Stderr: &errb}); code != exitFailure || !strings.Contains(errb.String(), "do not trust") {
+		t.Errorf("verify without the known host: %d\n%s%s", code, out.String(), errb.String())
 	}
 }

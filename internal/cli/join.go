@@ -2,9 +2,7 @@ package cli
 
 import (
 	"context"
-	"crypto/ed25519"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/direkt/direkt/internal/app"
@@ -12,7 +10,6 @@ import (
 	"github.com/direkt/direkt/internal/console"
 	"github.com/direkt/direkt/internal/identity"
 	"github.com/direkt/direkt/internal/known"
-	"github.com/direkt/direkt/internal/record"
 )
 
 func runJoin(ctx context.Context, args []string, env Env) int {
@@ -162,42 +159,4 @@ func findHost(hosts []known.Peer, which string) (known.Peer, error) {
 		return known.Peer{}, usagef(fmt.Sprintf("no known host %q (direkt join --rejoin list)", which))
 	}
 	return known.Peer{}, usagef(fmt.Sprintf("%q matches %d known hosts: give the key fingerprint", which, len(found)))
-}
-
-func runVerify(ctx context.Context, args []string, env Env) int {
-	fs := newFlagSet("verify", env)
-	fs.Usage = func() {
-		fmt.Fprintf(env.Stderr, "Usage: direkt verify RECORD.json\n\nChecks the signature of a consultation record and prints what it attests.\n")
-	}
-	ev := &events{out: env.Stdout, start: env.Start}
-	pos, err := parseInterspersed(fs, args)
-	if err != nil {
-		return exitUsage
-	}
-	if len(pos) != 1 {
-		return fail(ev, env, usagef("verify takes one record file"))
-	}
-	data, err := os.ReadFile(pos[0])
-	if err != nil {
-		return fail(ev, env, err)
-	}
-	r, key, err := record.Verify(data)
-	if err != nil {
-		return fail(ev, env, fmt.Errorf("%s: the signature does not hold: %w", pos[0], err))
-	}
-	fmt.Fprintf(env.Stdout, "Valid consultation record %s\n", r.ID)
-	fmt.Fprintf(env.Stdout, "  signed by:  %s (key %s)\n", r.Host.Name, identity.Fingerprint(key))
-	client := r.Client.Name
-	if len(r.Client.Key) == ed25519.PublicKeySize {
-		client += " (key " + identity.Fingerprint(ed25519.PublicKey(r.Client.Key)) + ")"
-	}
-	fmt.Fprintf(env.Stdout, "  client:     %s\n", client)
-	fmt.Fprintf(env.Stdout, "  from/to:    %s – %s\n", r.Start.Format("2006-01-02 15:04:05 MST"), r.End.Format("2006-01-02 15:04:05 MST"))
-	fmt.Fprintf(env.Stdout, "  phrase:     %s\n", r.Phrase)
-	fmt.Fprintf(env.Stdout, "  content:    %d chat messages, %d files, %d consent events\n", len(r.Chat), len(r.Files), len(r.Consents))
-	digest, err := record.Digest(r)
-	if err == nil {
-		fmt.Fprintf(env.Stdout, "  digest:     %s (printed in the PDF's footer)\n", digest)
-	}
-	return exitOK
 }
