@@ -286,8 +286,14 @@ func primaryIP() net.IP {
 // errNoLocalServer: no server given and none found on the local network.
 var errNoLocalServer = errors.New("no --server given and no sender found on the local network for this code (set --server or $DIREKT_SERVER if the sender uses one)")
 
-// localServer is the rendezvous and relay a peer runs in-process when no
-// server is configured, announced on the local network by mDNS.
+// localServer is the rendezvous a peer runs in-process when no server is
+// configured, announced on the local network by mDNS. It answers STUN but
+// relays nothing (issue 7, item 1): on one LAN the peers reach each other by
+// their host candidates, and a relay on the adviser's computer, handing
+// credentials to whoever pairs with himself, would let anyone on the network
+// reach that computer's loopback and LAN services through it. A network
+// where two hosts cannot reach each other directly (a guest network that
+// isolates clients) blocks the embedded server just as well.
 type localServer struct {
 	// URL is how this process reaches it; JoinBase is how others on the
 	// LAN reach its join page.
@@ -299,9 +305,9 @@ type localServer struct {
 
 func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, error) {
 	st, err := startStack(stackConfig{
-		Listen:       ":0",
-		TURNListen:   ":0",
-		RelayPrivate: true, // on a LAN the peers' addresses are private
+		Listen:     ":0",
+		TURNListen: ":0",
+		NoRelay:    true, // STUN only: see localServer
 		// Receivers find senders by nameplate: make two senders on one
 		// network unlikely to draw the same one.
 		MinNameplateDigits: 3,
