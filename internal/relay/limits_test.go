@@ -203,9 +203,11 @@ func TestLoad(t *testing.T) {
 	if st := s.Stats(); st.Allocations != maxAllocs || held != maxAllocs {
 		t.Fatalf("server holds %d allocations (%d after the first third), want exactly %d", st.Allocations, held, maxAllocs)
 	}
+	// 437 (Allocation Mismatch): the kernel gave a new client the port of
+	// a closed one whose allocation lives on, the same 5-tuple.
 	if got[0] != maxAllocs || got[stun.CodeAllocQuotaReached] == 0 || got[stun.CodeInsufficientCapacity] == 0 ||
-		got[0]+got[stun.CodeAllocQuotaReached]+got[stun.CodeInsufficientCapacity] != clientsAtOnce {
-		t.Fatalf("answers %v, want %d allocated and the rest 486 or 508", got, maxAllocs)
+		got[0]+got[stun.CodeAllocQuotaReached]+got[stun.CodeInsufficientCapacity]+got[stun.CodeAllocMismatch] != clientsAtOnce {
+		t.Fatalf("answers %v, want %d allocated and the rest 486 or 508 (or 437)", got, maxAllocs)
 	}
 	perAlloc := float64(atBudget-base) / maxAllocs
 	// Refused clients must not leave state behind: allow 1 MiB of noise.
