@@ -96,7 +96,7 @@ const (
 	// office NAT.
 	DefaultMaxAllocationsPerAddr = 64
 	DefaultMaxConnsPerAddr       = 64
-	// About 10 KiB of heap per allocation (TestLoad), plus a socket: the
+	// About 12 KB of heap and stacks per allocation (TestLoad), plus a socket: the
 	// budgets fit a small VPS and its default 65536 descriptors.
 	DefaultMaxAllocations = 10000
 	DefaultMaxConns       = 10000
