@@ -27,6 +27,11 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	publicIP := fs.String("public-ip", "", "relay address to advertise (default: the TURN listen address, or this host's first non-loopback address)")
 	fs.BoolVar(&cfg.NoRelay, "no-relay", false, "STUN only: no TURN relay")
 	fs.BoolVar(&cfg.RelayPrivate, "relay-private", false, "let the relay reach private, loopback and link-local peer addresses (LAN and tests)")
+	// Relay budgets (issue 7, item 6); 0 means the relay's default.
+	fs.IntVar(&cfg.RelayLimits.MaxAllocations, "relay-max-allocations", relay.DefaultMaxAllocations, "TURN allocations the relay holds at once; more are refused (508)")
+	fs.IntVar(&cfg.RelayLimits.MaxAllocationsPerAddr, "relay-max-allocations-per-addr", relay.DefaultMaxAllocationsPerAddr, "TURN allocations per client IPv4 address or IPv6 /64; more are refused (486)")
+	fs.IntVar(&cfg.RelayLimits.MaxConns, "relay-max-conns", relay.DefaultMaxConns, "TURN TCP and TLS connections the relay holds at once; more are closed")
+	fs.IntVar(&cfg.RelayLimits.MaxConnsPerAddr, "relay-max-conns-per-addr", relay.DefaultMaxConnsPerAddr, "TURN TCP and TLS connections per client IPv4 address or IPv6 /64; more are closed")
 	var tf tlsFlags
 	tf.register(fs)
 	verbose := fs.Bool("v", false, "log debug details")
@@ -41,6 +46,9 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	}
 	if len(pos) > 0 {
 		return fail(ev, env, usagef(fmt.Sprintf("server takes no arguments, got %q", pos[0])))
+	}
+	if l := cfg.RelayLimits; l.MaxAllocations < 0 || l.MaxAllocationsPerAddr < 0 || l.MaxConns < 0 || l.MaxConnsPerAddr < 0 {
+		return fail(ev, env, usagef("--relay-max-* limits cannot be negative"))
 	}
 	if *publicIP != "" {
 		if cfg.PublicIP = net.ParseIP(*publicIP); cfg.PublicIP == nil {
@@ -99,6 +107,14 @@ type stackConfig struct {
 	// MinNameplateDigits: see rendezvous.Config.
 	MinNameplateDigits int
 	Logger             *slog.Logger
+
+	// RelayLimits are the relay's budgets; zero fields mean its defaults.
+	RelayLimits relayLimits
+}
+
+// relayLimits are the relay.Config budgets the server's flags set.
+type relayLimits struct {
+	MaxAllocations, MaxAllocationsPerAddr, MaxConns, MaxConnsPerAddr int
 }
 
 // stack is a running rendezvous server and relay.
@@ -169,6 +185,11 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 		AllowPrivate: cfg.RelayPrivate,
 		NoTURN:       cfg.NoRelay,
 		Logger:       cfg.Logger,
+
+		MaxAllocations:        cfg.RelayLimits.MaxAllocations,
+		MaxAllocationsPerAddr: cfg.RelayLimits.MaxAllocationsPerAddr,
+		MaxConns:              cfg.RelayLimits.MaxConns,
+		MaxConnsPerAddr:       cfg.RelayLimits.MaxConnsPerAddr,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("relay: %w", err)
@@ -286,8 +307,14 @@ func primaryIP() net.IP {
 // errNoLocalServer: no server given and none found on the local network.
 var errNoLocalServer = errors.New("no --server given and no sender found on the local network for this code (set --server or $DIREKT_SERVER if the sender uses one)")
 
-// localServer is the rendezvous and relay a peer runs in-process when no
-// server is configured, announced on the local network by mDNS.
+// localServer is the rendezvous a peer runs in-process when no server is
+// configured, announced on the local network by mDNS. It answers STUN but
+// relays nothing (issue 7, item 1): on one LAN the peers reach each other by
+// their host candidates, and a relay on the adviser's computer, handing
+// credentials to whoever pairs with himself, would let anyone on the network
+// reach that computer's loopback and LAN services through it. A network
+// where two hosts cannot reach each other directly (a guest network that
+// isolates clients) blocks the embedded server just as well.
 type localServer struct {
 	// URL is how this process reaches it; JoinBase is how others on the
 	// LAN reach its join page.
@@ -299,9 +326,9 @@ type localServer struct {
 
 func startLocalServer(ctx context.Context, log *slog.Logger) (*localServer, error) {
 	st, err := startStack(stackConfig{
-		Listen:       ":0",
-		TURNListen:   ":0",
-		RelayPrivate: true, // on a LAN the peers' addresses are private
+		Listen:     ":0",
+		TURNListen: ":0",
+		NoRelay:    true, // STUN only: see localServer
 		// Receivers find senders by nameplate: make two senders on one
 		// network unlikely to draw the same one.
 		MinNameplateDigits: 3,

@@ -19,3 +19,11 @@ var (
 	// that is closing.
 	ErrClosed = errors.New("relay: server closed")
 )
+
+// Refusals inside the server; pion turns them into STUN error responses.
+var (
+	// errCapacity: MaxAllocations is reached (508 Insufficient Capacity).
+	errCapacity = errors.New("relay: allocation budget spent")
+	// errTCPAllocation: RFC 6062 TCP allocations are not offered (508).
+	errTCPAllocation = errors.New("relay: TCP allocations (RFC 6062) are not offered")
+)

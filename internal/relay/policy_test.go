@@ -11,7 +11,15 @@ func TestPeerAllowed(t *testing.T) {
 		public, anyway bool // allowed without / with AllowPrivate
 	}{
 		{"8.8.8.8", true, true},
-		{"203.0.113.7", true, true},
+		{"203.0.113.7", false, true},      // documentation, RFC 5737
+		{"192.0.2.1", false, true},        // documentation
+		{"198.51.100.200", false, true},   // documentation
+		{"198.51.99.1", true, true},       // next to it
+		{"3fff::1", false, true},          // documentation, RFC 9637
+		{"2001:2::1", false, true},        // benchmarking
+		{"2002:7f00:1::1", false, true},   // 6to4 of 127.0.0.1
+		{"2002:a9fe:a9fe::", false, true}, // 6to4 of 169.254.169.254
+		{"2002:808:808::1", true, true},   // 6to4 of 8.8.8.8
 		{"2a00:1450:4001:80b::200e", true, true},
 		{"127.0.0.1", false, true},
 		{"127.255.0.1", false, true},

@@ -1,6 +1,7 @@
 package relay
 
 import (
+	"cmp"
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha1" //nolint:gosec // TURN REST passwords are HMAC-SHA1 by definition (draft-uberti-behave-turn-rest-00 section 2.2).
@@ -8,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"sync"
@@ -52,8 +54,25 @@ type Config struct {
 	// broadcast are refused either way.
 	AllowPrivate bool
 	// MaxAllocationsPerUser caps concurrent allocations per credential
-	// (the random part of a TURN REST username). 0 = 8.
+	// (the random part of a TURN REST username); beyond it an Allocate is
+	// refused with 486 (Allocation Quota Reached). 0 = 8.
 	MaxAllocationsPerUser int
+	// MaxAllocationsPerAddr caps concurrent allocations per client address
+	// (an IPv4 address or an IPv6 /64), whatever credentials they use;
+	// beyond it an Allocate is refused with 486. 0 =
+	// DefaultMaxAllocationsPerAddr.
+	MaxAllocationsPerAddr int
+	// MaxAllocations caps concurrent allocations on the whole server;
+	// beyond it an Allocate is refused with 508 (Insufficient Capacity).
+	// Each allocation holds one UDP socket. 0 = DefaultMaxAllocations.
+	MaxAllocations int
+	// MaxConnsPerAddr caps concurrent TCP and TLS client connections per
+	// client address (IPv4, or IPv6 /64); one more is closed on arrival.
+	// 0 = DefaultMaxConnsPerAddr.
+	MaxConnsPerAddr int
+	// MaxConns caps concurrent TCP and TLS client connections on the whole
+	// server; one more is closed on arrival. 0 = DefaultMaxConns.
+	MaxConns int
 	// CredentialTTL is how long issued credentials stay valid. 0 = 10 minutes.
 	CredentialTTL time.Duration
 	// NoTURN runs a STUN server only (--no-relay): binding requests are
@@ -72,6 +91,15 @@ const (
 	DefaultRealm                 = "direkt"
 	DefaultMaxAllocationsPerUser = 8
 	DefaultCredentialTTL         = 10 * time.Minute
+	// A peer makes up to one allocation per TURN URL (UDP, TCP, TLS), so
+	// 64 per address leaves room for some twenty consultations behind one
+	// office NAT.
+	DefaultMaxAllocationsPerAddr = 64
+	DefaultMaxConnsPerAddr       = 64
+	// About 12 KB of heap and stacks per allocation (TestLoad), plus a socket: the
+	// budgets fit a small VPS and its default 65536 descriptors.
+	DefaultMaxAllocations = 10000
+	DefaultMaxConns       = 10000
 )
 
 // Server is a running STUN/TURN server. Its methods are safe for concurrent use.
@@ -99,6 +127,28 @@ type Server struct {
 	conns   map[*trackedConn]struct{}
 	allocs  int
 	perUser map[string]int
+	// relays counts live relay sockets: the allocations MaxAllocations
+	// caps. perAddr counts allocations and connsPerAddr connections by
+	// client address (addrKey).
+	relays       int
+	perAddr      map[netip.Addr]int
+	connsPerAddr map[netip.Addr]int
+
+	self    *self
+	refusal logLimiter
+}
+
+// Stats is a snapshot of what the server holds.
+type Stats struct {
+	Allocations int // live allocations (relay sockets)
+	Conns       int // open TCP and TLS client connections
+}
+
+// Stats reports what the server holds now.
+func (s *Server) Stats() Stats {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return Stats{Allocations: s.relays, Conns: len(s.conns)}
 }
 
 // New starts a server on the listeners in cfg.
@@ -106,8 +156,9 @@ func New(cfg Config) (*Server, error) {
 	if cfg.UDPConn == nil && cfg.TCPListener == nil && cfg.TLSListener == nil {
 		return nil, ErrNoListener
 	}
-	if cfg.MaxAllocationsPerUser < 0 || cfg.CredentialTTL < 0 {
-		return nil, fmt.Errorf("%w: negative quota or credential lifetime", ErrBadConfig)
+	if cfg.MaxAllocationsPerUser < 0 || cfg.CredentialTTL < 0 || cfg.MaxAllocationsPerAddr < 0 ||
+		cfg.MaxAllocations < 0 || cfg.MaxConnsPerAddr < 0 || cfg.MaxConns < 0 {
+		return nil, fmt.Errorf("%w: negative quota, budget or credential lifetime", ErrBadConfig)
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = DefaultRealm
@@ -121,6 +172,10 @@ func New(cfg Config) (*Server, error) {
 	if cfg.CredentialTTL == 0 {
 		cfg.CredentialTTL = DefaultCredentialTTL
 	}
+	cfg.MaxAllocationsPerAddr = cmp.Or(cfg.MaxAllocationsPerAddr, DefaultMaxAllocationsPerAddr)
+	cfg.MaxAllocations = cmp.Or(cfg.MaxAllocations, DefaultMaxAllocations)
+	cfg.MaxConnsPerAddr = cmp.Or(cfg.MaxConnsPerAddr, DefaultMaxConnsPerAddr)
+	cfg.MaxConns = cmp.Or(cfg.MaxConns, DefaultMaxConns)
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
@@ -129,6 +184,9 @@ func New(cfg Config) (*Server, error) {
 		log:     cfg.Logger.With("component", "relay"),
 		conns:   make(map[*trackedConn]struct{}),
 		perUser: make(map[string]int),
+
+		perAddr:      make(map[netip.Addr]int),
+		connsPerAddr: make(map[netip.Addr]int),
 	}
 	s.cond = sync.NewCond(&s.mu)
 
@@ -139,30 +197,37 @@ func New(cfg Config) (*Server, error) {
 	}
 
 	publicIP := cfg.PublicIP
-	if cfg.UDPConn != nil {
-		ip, port := addrIPPort(cfg.UDPConn.LocalAddr())
-		s.udpPort = port
+	var fixed []netip.Addr // the listeners' own addresses
+	listening := func(a net.Addr) int {
+		ip, port := addrIPPort(a)
+		if n, ok := netip.AddrFromSlice(ip); ok {
+			fixed = append(fixed, n.Unmap())
+		}
 		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
 			publicIP = ip
 		}
+		return port
+	}
+	if cfg.UDPConn != nil {
+		s.udpPort = listening(cfg.UDPConn.LocalAddr())
 	}
 	if cfg.TCPListener != nil {
-		ip, port := addrIPPort(cfg.TCPListener.Addr())
-		s.tcpPort = port
-		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
-			publicIP = ip
-		}
+		s.tcpPort = listening(cfg.TCPListener.Addr())
 	}
 	if cfg.TLSListener != nil {
-		ip, port := addrIPPort(cfg.TLSListener.Addr())
-		s.tlsPort = port
-		if publicIP == nil && ip != nil && !ip.IsUnspecified() {
-			publicIP = ip
-		}
+		s.tlsPort = listening(cfg.TLSListener.Addr())
 	}
 	if publicIP == nil {
 		return nil, ErrNoPublicIP
 	}
+	var hairpin []netip.Addr
+	if a, ok := netip.AddrFromSlice(publicIP); ok {
+		hairpin = append(hairpin, a.Unmap())
+	}
+	if a, err := netip.ParseAddr(cfg.RelayBindAddr); err == nil && !a.IsUnspecified() {
+		hairpin = append(hairpin, a.Unmap())
+	}
+	s.self = newSelf(hairpin, fixed, interfaceAddrs(cfg.Net))
 
 	pionLog := NewPionLogger(s.log)
 	gen := &relayGen{s: s, static: &turn.RelayAddressGeneratorStatic{
@@ -174,7 +239,10 @@ func New(cfg Config) (*Server, error) {
 		return nil, fmt.Errorf("relay: relay address generator: %w", err)
 	}
 	permit := func(client net.Addr, peer net.IP) bool {
-		ok := peerAllowed(peer, cfg.AllowPrivate)
+		ok, decided := s.self.permit(peerAddr(peer))
+		if !decided {
+			ok = peerAllowed(peer, cfg.AllowPrivate)
+		}
 		if !ok {
 			s.log.Debug("peer address refused", "peer", peer.String())
 		}
@@ -229,7 +297,9 @@ func New(cfg Config) (*Server, error) {
 	}
 	s.turn = ts
 	s.log.Info("relay started", "udp_port", s.udpPort, "tcp_port", s.tcpPort, "tls_port", s.tlsPort,
-		"public_ip", publicIP.String(), "turn", !cfg.NoTURN)
+		"public_ip", publicIP.String(), "turn", !cfg.NoTURN,
+		"max_allocations", cfg.MaxAllocations, "max_allocations_per_addr", cfg.MaxAllocationsPerAddr,
+		"max_conns", cfg.MaxConns, "max_conns_per_addr", cfg.MaxConnsPerAddr)
 	return s, nil
 }
 
@@ -360,55 +430,148 @@ func (s *Server) refuseAll(*turn.RequestAttributes) (string, []byte, bool) {
 }
 
 // quota admits an allocation while the credential holds fewer than
-// MaxAllocationsPerUser. Allocations are counted by the created/deleted
-// events, so two allocate requests racing on separate TCP connections can
-// overshoot by one; the quota is a brake on abuse, not an exact budget.
-func (s *Server) quota(userID, _ string, _ net.Addr) bool {
+// MaxAllocationsPerUser and the client's address fewer than
+// MaxAllocationsPerAddr; pion answers a refusal with 486. Allocations are
+// counted by the created/deleted events, so allocate requests racing on
+// separate TCP connections of one address can overshoot by as many as race
+// (at most MaxConnsPerAddr); MaxAllocations, counted where the relay
+// socket is made, is exact.
+func (s *Server) quota(userID, _ string, src net.Addr) bool {
+	key := addrKey(src)
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	ok := s.perUser[userID] < s.cfg.MaxAllocationsPerUser
-	if !ok {
-		s.log.Debug("allocation refused: quota reached")
+	perUser, perAddr := s.perUser[userID], s.perAddr[key]
+	s.mu.Unlock()
+	switch {
+	case perUser >= s.cfg.MaxAllocationsPerUser:
+		s.log.Debug("allocation refused: credential quota reached")
+		return false
+	case perAddr >= s.cfg.MaxAllocationsPerAddr:
+		s.refusal.log(s.log, "addr-allocations", "allocation refused: too many allocations from one address",
+			"client", key.String(), "limit", s.cfg.MaxAllocationsPerAddr)
+		return false
 	}
-	return ok
+	return true
 }
 
 func (s *Server) allocationCreated(src, _ net.Addr, protocol, userID, _ string, relayAddr net.Addr, _ int) {
 	s.mu.Lock()
 	s.allocs++
 	s.perUser[userID]++
+	s.perAddr[addrKey(src)]++
 	s.mu.Unlock()
 	s.log.Debug("allocation created", "protocol", protocol, "relay", relayAddr.String())
 }
 
-func (s *Server) allocationDeleted(_, _ net.Addr, protocol, userID, _ string) {
+func (s *Server) allocationDeleted(src, _ net.Addr, protocol, userID, _ string) {
+	key := addrKey(src)
 	s.mu.Lock()
 	s.allocs--
 	if s.perUser[userID]--; s.perUser[userID] <= 0 {
 		delete(s.perUser, userID)
+	}
+	if s.perAddr[key]--; s.perAddr[key] <= 0 {
+		delete(s.perAddr, key)
 	}
 	s.cond.Broadcast()
 	s.mu.Unlock()
 	s.log.Debug("allocation deleted", "protocol", protocol)
 }
 
-// acquire registers one more thing Close must wait for; it fails once the
-// server is closing.
-func (s *Server) acquire() bool {
+// acquireRelay reserves a relay socket within MaxAllocations; it fails once
+// the server is closing (ErrClosed) or the budget is spent (errCapacity).
+func (s *Server) acquireRelay() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closing {
-		return false
+		return ErrClosed
+	}
+	if s.relays >= s.cfg.MaxAllocations {
+		s.refusal.log(s.log, "allocations", "allocation refused: the server's allocation budget is spent",
+			"limit", s.cfg.MaxAllocations)
+		return errCapacity
 	}
 	s.busy++
-	return true
+	s.relays++
+	return nil
 }
 
+func (s *Server) releaseRelay() {
+	s.mu.Lock()
+	s.busy--
+	s.relays--
+	s.cond.Broadcast()
+	s.mu.Unlock()
+}
+
+// release lowers busy for a loop or connection that has ended.
 func (s *Server) release() {
 	s.mu.Lock()
 	s.busy--
 	s.cond.Broadcast()
 	s.mu.Unlock()
+}
+
+// addrKey is what the per-address limits count a client by: its IPv4
+// address, or the /64 of its IPv6 address (one subscriber's usual share).
+func addrKey(a net.Addr) netip.Addr {
+	ip, _ := addrIPPort(a)
+	n, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return netip.Addr{}
+	}
+	n = n.Unmap()
+	if n.Is6() {
+		p, _ := n.Prefix(64)
+		return p.Addr()
+	}
+	return n
+}
+
+// interfaceAddrs reads the host's interface addresses from n, or from the
+// real network when n is nil.
+func interfaceAddrs(n transport.Net) func() ([]netip.Addr, error) {
+	if n == nil {
+		return func() ([]netip.Addr, error) {
+			addrs, err := net.InterfaceAddrs()
+			return ipAddrs(addrs), err
+		}
+	}
+	return func() ([]netip.Addr, error) {
+		ifs, err := n.Interfaces()
+		var out []netip.Addr
+		for _, ifc := range ifs {
+			addrs, _ := ifc.Addrs()
+			out = append(out, ipAddrs(addrs)...)
+		}
+		return out, err
+	}
+}
+
+// logLimiter logs a kind of refusal at most once per logEvery, with the
+// number refused since: a flood of refusals must not become a flood of logs.
+type logLimiter struct {
+	mu   sync.Mutex
+	last map[string]time.Time
+	n    map[string]int
+}
+
+const logEvery = 10 * time.Second
+
+func (l *logLimiter) log(log *slog.Logger, kind, msg string, args ...any) {
+	l.mu.Lock()
+	if l.last == nil {
+		l.last, l.n = make(map[string]time.Time), make(map[string]int)
+	}
+	now := time.Now()
+	if now.Sub(l.last[kind]) < logEvery {
+		l.n[kind]++
+		l.mu.Unlock()
+		return
+	}
+	n := l.n[kind]
+	l.last[kind], l.n[kind] = now, 0
+	l.mu.Unlock()
+	log.Warn(msg, append(args, "refused_since_last_line", n)...)
 }
 
 func addrIPPort(a net.Addr) (net.IP, int) {

@@ -160,33 +160,51 @@ func TestAllocateAndRelay(t *testing.T) {
 			if err != nil {
 				t.Fatalf("allocate: %v", err)
 			}
-			relayRoundTrip(t, rc, "to peer")
+			relayRoundTrip(t, rc, peerAllocation(t, s), "to peer")
 		})
 	}
 }
 
-// relayRoundTrip sends msg from the client through its allocation rc to a
-// UDP peer on loopback, which must see it come from the relayed address,
-// and answers until the answer reaches the client from the peer's address.
-// Relayed datagrams may be lost like any UDP: pion's client drops
-// ChannelData that races its own ChannelBind response.
-func relayRoundTrip(t *testing.T, rc net.PacketConn, msg string) {
+// peerAllocation is a second client's UDP allocation on s: the only peer a
+// relay on loopback can reach, as every loopback address is its own
+// (self.go); it is how two relayed peers of one server meet.
+func peerAllocation(t *testing.T, s *relay.Server) net.PacketConn {
 	t.Helper()
-	peer, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	udpAddr, _ := serverAddrs(t, s)
+	user, pass, _ := s.Credentials(time.Now())
+	rc, err := allocate(t, turnClient(t, "udp", udpAddr, user, pass))
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("peer allocation: %v", err)
 	}
-	defer peer.Close()
+	return rc
+}
+
+// relayRoundTrip sends msg from the client through its allocation rc to
+// the relayed peer, which must see it come from rc's relayed address, and
+// answers until the answer reaches the client from the peer's address.
+// The peer first sends towards rc, so that its own allocation has the
+// permission it needs. Relayed datagrams may be lost like any UDP: pion's
+// client drops ChannelData that races its own ChannelBind response.
+func relayRoundTrip(t *testing.T, rc, peer net.PacketConn, msg string) {
+	t.Helper()
 	deadline := time.Now().Add(5 * time.Second)
-	_ = peer.SetDeadline(deadline)
 	_ = rc.SetDeadline(deadline)
-	if _, err := rc.WriteTo([]byte(msg), peer.LocalAddr()); err != nil {
-		t.Fatalf("relay write: %v", err)
+	if _, err := peer.WriteTo([]byte("open"), rc.LocalAddr()); err != nil {
+		t.Fatalf("peer write: %v", err)
 	}
 	buf := make([]byte, 1500)
-	n, from, err := peer.ReadFrom(buf)
-	if err != nil || string(buf[:n]) != msg {
-		t.Fatalf("peer read %q, %v", buf[:n], err)
+	var from net.Addr
+	for from == nil {
+		if _, err := rc.WriteTo([]byte(msg), peer.LocalAddr()); err != nil {
+			t.Fatalf("relay write: %v", err)
+		}
+		_ = peer.SetReadDeadline(time.Now().Add(100 * time.Millisecond))
+		n, src, err := peer.ReadFrom(buf)
+		if err == nil && string(buf[:n]) == msg {
+			from = src
+		} else if time.Now().After(deadline) {
+			t.Fatalf("peer read %q, %v", buf[:n], err)
+		}
 	}
 	if from.String() != rc.LocalAddr().String() {
 		t.Fatalf("peer saw source %v, relay address is %v", from, rc.LocalAddr())
@@ -303,7 +321,7 @@ func TestWrongRealm(t *testing.T) {
 }
 
 func TestPeerPolicy(t *testing.T) {
-	private := []string{"127.0.0.1", "10.1.2.3", "192.168.1.1", "172.16.0.9", "100.64.0.1", "169.254.169.254", "169.254.1.1", "0.0.0.0"}
+	private := []string{"10.1.2.3", "192.168.1.1", "172.16.0.9", "100.64.0.1", "169.254.169.254", "169.254.1.1"}
 	for _, allow := range []bool{false, true} {
 		s := startRelay(t, relay.Config{AllowPrivate: allow})
 		udpAddr, _ := serverAddrs(t, s)
@@ -330,8 +348,14 @@ func TestPeerPolicy(t *testing.T) {
 		for _, ip := range private {
 			check(ip, allow)
 		}
-		check("203.0.113.7", true) // TEST-NET-3 stands in for a public peer
-		check("224.0.0.1", false)  // multicast is never a peer
+		// The relay host's own addresses never: loopback besides the relay
+		// address, "this host", documentation ranges of RFC 5737 without
+		// AllowPrivate.
+		check("127.0.0.2", false)
+		check("0.0.0.0", false)
+		check("203.0.113.7", allow)
+		check("8.8.8.8", true)    // a public peer (only a permission is made)
+		check("224.0.0.1", false) // multicast is never a peer
 		check("255.255.255.255", false)
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net"
+	"net/netip"
 	"strconv"
 	"strings"
 	"testing"
@@ -16,11 +17,13 @@ import (
 	"github.com/direkt/direkt/internal/relay"
 )
 
-// Relay security (issue 4, section 6), tried over the wire: what a client
-// holding valid credentials must not get the relay to do. TestPeerAllowed
-// pins the policy function; these tests check that every way of naming a
-// peer goes through it — CreatePermission, ChannelBind, Send, and RFC 6062
-// Connect on TCP allocations — over UDP and TCP, for IPv4 and IPv6 relays.
+// Relay security (issue 4, section 6; issue 7, items 1 and 2), tried over
+// the wire: what a client holding valid credentials must not get the relay
+// to do. TestPeerAllowed pins the policy function; these tests check that
+// every way of naming a peer goes through it — CreatePermission,
+// ChannelBind, Send and ChannelData — over UDP and TCP, for IPv4 and IPv6
+// relays, that the relay host's own addresses are refused on top, and that
+// RFC 6062 TCP allocations (and so Connect) are not offered at all.
 
 // peerCase is a peer address and whether the relay may reach it without and
 // with AllowPrivate.
@@ -31,10 +34,12 @@ type peerCase struct {
 }
 
 var peers4 = []peerCase{
-	{"203.0.113.7", true, true, "a public peer (TEST-NET-3 stands in)"},
-	{"127.0.0.1", false, true, "loopback"},
-	{"127.1.2.3", false, true, "loopback, not .1"},
-	{"0.0.0.0", false, true, "this host"},
+	{"8.8.8.8", true, true, "a public peer (only permissions are made)"},
+	{"127.1.2.3", false, false, "loopback besides the relay's address: the relay host"},
+	{"0.0.0.0", false, false, "this host"},
+	{"192.0.2.1", false, true, "documentation TEST-NET-1"},
+	{"198.51.100.7", false, true, "documentation TEST-NET-2"},
+	{"203.0.113.7", false, true, "documentation TEST-NET-3"},
 	{"10.1.2.3", false, true, "RFC 1918"},
 	{"172.16.0.9", false, true, "RFC 1918"},
 	{"192.168.1.1", false, true, "RFC 1918"},
@@ -55,8 +60,7 @@ var peers4 = []peerCase{
 var peers6 = []peerCase{
 	{"2a00:1450:4001:80b::200e", true, true, "a public peer"},
 	{"2606:4700:4700::1111", true, true, "a public peer"},
-	{"::1", false, true, "loopback"},
-	{"::", false, true, "unspecified"},
+	{"::", false, false, "unspecified: the relay host"},
 	{"::127.0.0.1", false, true, "IPv4-compatible loopback"},
 	{"fe80::1", false, true, "link-local"},
 	{"fe80::a9fe:a9fe", false, true, "link-local"},
@@ -67,7 +71,9 @@ var peers6 = []peerCase{
 	{"fec0::1", false, true, "site-local"},
 	{"2001:db8::1", false, true, "documentation"},
 	{"64:ff9b::a9fe:a9fe", false, true, "NAT64 of 169.254.169.254"},
-	{"64:ff9b::7f00:1", false, true, "NAT64 of 127.0.0.1"},
+	{"64:ff9b::7f00:1", false, false, "NAT64 of 127.0.0.1: the relay host"},
+	{"2002:7f00:1::1", false, false, "6to4 of 127.0.0.1: the relay host"},
+	{"3fff::1", false, true, "documentation, RFC 9637"},
 	{"64:ff9b:1::1", false, true, "local-use NAT64"},
 	{"100::1", false, true, "discard-only"},
 	{"ff02::1", false, false, "multicast"},
@@ -116,13 +122,7 @@ func TestPeerPolicyOverTheWire(t *testing.T) {
 					user, pass, _ := s.Credentials(time.Now())
 					c := newRawClient(t, network, addr, user, pass)
 					c.allocate(17)
-					// RFC 6062 TCP allocations exist only over TCP.
-					var tc *rawClient
-					if network == "tcp" {
-						tc = newRawClient(t, network, addr, user, pass)
-						tc.allocate(6)
-					}
-					for i, p := range fam.peers {
+					for i, p := range append(fam.peers, ownPeers(t, fam.ip)...) {
 						want := p.public
 						if allow {
 							want = p.anyway
@@ -136,15 +136,6 @@ func TestPeerPolicyOverTheWire(t *testing.T) {
 						if got := res.Type.Class == stun.ClassSuccessResponse; got != want {
 							t.Errorf("ChannelBind to %s (%s): %v (code %d), want allowed=%v", p.ip, p.what, res.Type, errorCode(res), want)
 						}
-						// A Connect to an allowed address would really dial it
-						// (and time out after 30 s); TestTCPAllocationPolicy
-						// connects to a listener.
-						if tc != nil && !want {
-							res := tc.request(stun.MethodConnect, peer)
-							if res.Type.Class == stun.ClassSuccessResponse || errorCode(res) != stun.CodeForbidden {
-								t.Errorf("Connect to %s (%s): %v (code %d), want 403", p.ip, p.what, res.Type, errorCode(res))
-							}
-						}
 					}
 				})
 			}
@@ -152,62 +143,204 @@ func TestPeerPolicyOverTheWire(t *testing.T) {
 	}
 }
 
+// ownIPs are this host's interface addresses of one family, without
+// loopback and link-local ones: addresses of the relay host that a relay
+// must not reach.
+func ownIPs(t *testing.T, v6 bool) []netip.Addr {
+	t.Helper()
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []netip.Addr
+	for _, a := range addrs {
+		ipn, ok := a.(*net.IPNet)
+		if !ok {
+			continue
+		}
+		n, ok := netip.AddrFromSlice(ipn.IP)
+		if !ok || n.Unmap().Is6() != v6 || n.IsLoopback() || n.IsLinkLocalUnicast() {
+			continue
+		}
+		out = append(out, n.Unmap())
+	}
+	return out
+}
+
+// ownPeers are the host's interface addresses of relayIP's family as peer
+// cases: refused whatever the policy, as the relay host's own.
+func ownPeers(t *testing.T, relayIP string) []peerCase {
+	var out []peerCase
+	for _, a := range ownIPs(t, strings.Contains(relayIP, ":")) {
+		out = append(out, peerCase{a.String(), false, false, "an interface address of the relay host"})
+	}
+	return out
+}
+
 // TestSendWithoutPermission: a client that skips CreatePermission and sends
-// a Send indication (or a permission that was refused) gets nothing through
-// to a peer that really listens.
+// a Send indication gets nothing through to a peer that really listens —
+// another allocation on the same relay, the one peer a relay on loopback
+// may reach. With the permission the same steps deliver (the control).
 func TestSendWithoutPermission(t *testing.T) {
 	for _, ip := range []string{"127.0.0.1", "::1"} {
-		for _, tc := range []struct {
-			name  string
-			allow bool
-			perm  bool // ask for a permission first
-			want  bool
-		}{
-			{"refused permission", false, true, false},
-			{"no permission", false, false, false},
-			{"no permission, AllowPrivate", true, false, false},
-			{"permission, AllowPrivate", true, true, true}, // the control: the same steps deliver
-		} {
-			t.Run(ip+"/"+tc.name, func(t *testing.T) {
-				s, udpAddr, _ := startRelayOn(t, ip, relay.Config{AllowPrivate: tc.allow})
-				peer, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer peer.Close()
-				pa := peer.LocalAddr().(*net.UDPAddr)
-				user, pass, _ := s.Credentials(time.Now())
-				c := newRawClient(t, "udp", udpAddr, user, pass)
-				relayed := c.allocate(17)
-				if tc.perm {
-					res := c.request(stun.MethodCreatePermission, peerAddr{ip: pa.IP, port: pa.Port})
-					if ok := res.Type.Class == stun.ClassSuccessResponse; ok != tc.allow {
-						t.Fatalf("CreatePermission: %v (code %d)", res.Type, errorCode(res))
+		for _, allow := range []bool{false, true} {
+			for _, perm := range []bool{false, true} {
+				t.Run(ip+"/AllowPrivate="+strconv.FormatBool(allow)+"/permission="+strconv.FormatBool(perm), func(t *testing.T) {
+					s, udpAddr, _ := startRelayOn(t, ip, relay.Config{AllowPrivate: allow})
+					user, pass, _ := s.Credentials(time.Now())
+					c := newRawClient(t, "udp", udpAddr, user, pass)
+					relayed := c.allocate(17).(*net.UDPAddr)
+					peer := newRawClient(t, "udp", udpAddr, user, pass)
+					pa := peer.allocate(17).(*net.UDPAddr)
+					peer.permit(relayed.IP)
+					if perm {
+						c.permit(pa.IP)
 					}
-				}
-				c.send(stun.MethodSend, peerAddr{ip: pa.IP, port: pa.Port}, dataAttr([]byte("let me in")))
-				c.barrier()
-				// After the barrier a relayed datagram has been sent on
-				// loopback; the deadline only covers its delivery.
-				wait := 200 * time.Millisecond
-				if tc.want {
-					wait = 5 * time.Second
-				}
-				_ = peer.SetReadDeadline(time.Now().Add(wait))
-				buf := make([]byte, 100)
-				n, from, err := peer.ReadFrom(buf)
-				switch {
-				case tc.want && err != nil:
-					t.Fatalf("control: nothing arrived: %v", err)
-				case tc.want && (string(buf[:n]) != "let me in" || from.String() != relayed.String()):
-					t.Fatalf("control: %q from %v, want from the relayed address %v", buf[:n], from, relayed)
-				case !tc.want && err == nil:
-					t.Fatalf("the relay forwarded %q to %v without a permission", buf[:n], pa)
-				case !tc.want && !isTimeout(err):
-					t.Fatal(err)
-				}
-			})
+					c.send(stun.MethodSend, peerAddr{ip: pa.IP, port: pa.Port}, dataAttr([]byte("let me in")))
+					c.barrier()
+					wait := 200 * time.Millisecond
+					if perm {
+						wait = 5 * time.Second
+					}
+					got := peer.poll(stun.MethodData, wait)
+					switch {
+					case perm && got == nil:
+						t.Fatal("control: nothing arrived")
+					case perm:
+						checkData(t, got, "let me in", relayed)
+					case got != nil:
+						t.Fatalf("the relay forwarded a Send without a permission: %v", got)
+					}
+				})
+			}
 		}
+	}
+}
+
+// checkData checks that a Data indication carries msg from the peer from.
+func checkData(t *testing.T, m *stun.Message, msg string, from *net.UDPAddr) {
+	t.Helper()
+	var src stun.XORMappedAddress
+	data, err := m.Get(stun.AttrData)
+	if err != nil || string(data) != msg {
+		t.Fatalf("Data indication carries %q (%v), want %q", data, err, msg)
+	}
+	if err := src.GetFromAs(m, stun.AttrXORPeerAddress); err != nil || src.Port != from.Port || !src.IP.Equal(from.IP) {
+		t.Fatalf("Data indication from %v (%v), want %v", src, err, from)
+	}
+}
+
+// TestOwnAddresses (issue 7, item 2): a relayed client reaches none of the
+// relay host's own addresses — the relay address on any port but a relay
+// socket's, other loopback addresses, the interface addresses — by Send or
+// by ChannelData, over a permission or a channel; it cannot even make a
+// permission or channel for an own address other than the relay address.
+// Two relayed peers of the server still reach each other (the control).
+// "deployed" is the production set-up: listeners on 0.0.0.0, --public-ip
+// set to an interface address, no AllowPrivate.
+func TestOwnAddresses(t *testing.T) {
+	type setup struct {
+		name, listen string
+		cfg          relay.Config
+		targets      []string // peers bound on these, besides the relay address
+	}
+	setups := []setup{
+		{"loopback4", "127.0.0.1", relay.Config{AllowPrivate: true}, []string{"127.0.0.2"}},
+		{"loopback6", "::1", relay.Config{AllowPrivate: true}, nil},
+	}
+	for _, a := range ownIPs(t, false) {
+		setups[0].targets = append(setups[0].targets, a.String())
+	}
+	for _, a := range ownIPs(t, true) {
+		setups[1].targets = append(setups[1].targets, a.String())
+	}
+	if own := ownIPs(t, false); len(own) > 0 {
+		setups = append(setups, setup{"deployed", "0.0.0.0",
+			relay.Config{PublicIP: own[0].AsSlice()}, []string{"127.0.0.1", "127.0.0.2"}})
+	}
+	for _, su := range setups {
+		t.Run(su.name, func(t *testing.T) {
+			s, udpAddr, tcpAddr := startRelayOn(t, su.listen, su.cfg)
+			relayIP := su.cfg.PublicIP
+			if relayIP == nil {
+				relayIP = net.ParseIP(su.listen)
+			}
+			// The relay address itself first: only relay sockets there.
+			targets := append([]string{relayIP.String()}, su.targets...)
+			for _, network := range []string{"udp", "tcp"} {
+				addr := udpAddr
+				if network == "tcp" {
+					addr = tcpAddr
+				}
+				if su.listen == "0.0.0.0" {
+					// Listening on all addresses: come over loopback.
+					_, port, _ := net.SplitHostPort(addr)
+					addr = net.JoinHostPort("127.0.0.1", port)
+				}
+				t.Run(network, func(t *testing.T) {
+					user, pass, _ := s.Credentials(time.Now())
+					c := newRawClient(t, network, addr, user, pass)
+					relayed := c.allocate(17).(*net.UDPAddr)
+					for i, ip := range targets {
+						pc, err := net.ListenPacket("udp", net.JoinHostPort(ip, "0"))
+						if err != nil {
+							t.Logf("cannot bind %s: %v", ip, err)
+							continue
+						}
+						defer pc.Close()
+						pa := pc.LocalAddr().(*net.UDPAddr)
+						peer := peerAddr{ip: pa.IP, port: pa.Port}
+						isRelay := pa.IP.Equal(relayIP)
+						res := c.request(stun.MethodCreatePermission, peer)
+						if ok := res.Type.Class == stun.ClassSuccessResponse; ok != isRelay {
+							t.Errorf("CreatePermission to %v: %v (code %d), want success=%v", pa, res.Type, errorCode(res), isRelay)
+						}
+						ch := uint16(0x4000 + i)
+						res = c.request(stun.MethodChannelBind, channelNumber(ch), peer)
+						bound := res.Type.Class == stun.ClassSuccessResponse
+						if bound != isRelay {
+							t.Errorf("ChannelBind to %v: %v (code %d), want success=%v", pa, res.Type, errorCode(res), isRelay)
+						}
+						c.send(stun.MethodSend, peer, dataAttr([]byte("send to "+ip)))
+						c.channelData(ch, []byte("channel to "+ip))
+						c.barrier()
+						_ = pc.SetReadDeadline(time.Now().Add(200 * time.Millisecond))
+						buf := make([]byte, 100)
+						if n, from, err := pc.ReadFrom(buf); err == nil {
+							t.Errorf("the relay reached its own address %v: %q from %v", pa, buf[:n], from)
+						} else if !isTimeout(err) {
+							t.Fatal(err)
+						}
+					}
+
+					// The control: another allocation on the relay address
+					// gets both a Send and ChannelData.
+					peer := newRawClient(t, network, addr, user, pass)
+					pa := peer.allocate(17).(*net.UDPAddr)
+					if !pa.IP.Equal(relayIP) || !relayed.IP.Equal(relayIP) {
+						t.Fatalf("relayed addresses %v and %v, want on %v", relayed, pa, relayIP)
+					}
+					peer.permit(relayed.IP)
+					c.permit(pa.IP)
+					c.send(stun.MethodSend, peerAddr{ip: pa.IP, port: pa.Port}, dataAttr([]byte("relay to relay")))
+					got := peer.poll(stun.MethodData, 5*time.Second)
+					if got == nil {
+						t.Fatal("control: a Send to another allocation did not arrive")
+					}
+					checkData(t, got, "relay to relay", relayed)
+					res := c.request(stun.MethodChannelBind, channelNumber(0x7000), peerAddr{ip: pa.IP, port: pa.Port})
+					if res.Type.Class != stun.ClassSuccessResponse {
+						t.Fatalf("control: ChannelBind to another allocation: %v (code %d)", res.Type, errorCode(res))
+					}
+					c.channelData(0x7000, []byte("over a channel"))
+					got = peer.poll(stun.MethodData, 5*time.Second)
+					if got == nil {
+						t.Fatal("control: ChannelData to another allocation did not arrive")
+					}
+					checkData(t, got, "over a channel", relayed)
+				})
+			}
+		})
 	}
 }
 
@@ -216,100 +349,38 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// TestTCPAllocationPolicy: on an RFC 6062 TCP allocation, neither an
-// outgoing Connect nor an incoming connection reaches or admits a refused
-// peer; with AllowPrivate the same steps connect (the control).
-func TestTCPAllocationPolicy(t *testing.T) {
+// TestNoTCPAllocations (issue 7, item 1): RFC 6062 TCP allocations are not
+// offered, however permissive the policy: the Allocate is refused with 508
+// and a Connect, which would dial a TCP service for the client, reaches
+// nothing.
+func TestNoTCPAllocations(t *testing.T) {
 	for _, ip := range []string{"127.0.0.1", "::1"} {
-		for _, allow := range []bool{false, true} {
-			t.Run(ip+"/AllowPrivate="+strconv.FormatBool(allow), func(t *testing.T) {
-				s, _, tcpAddr := startRelayOn(t, ip, relay.Config{AllowPrivate: allow})
-				ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
-				if err != nil {
-					t.Fatal(err)
-				}
-				defer ln.Close()
-				la := ln.Addr().(*net.TCPAddr)
-				user, pass, _ := s.Credentials(time.Now())
-				c := newRawClient(t, "tcp", tcpAddr, user, pass)
-				relayed := c.allocate(6).(*net.TCPAddr)
-
-				// Outgoing: Connect dials before it answers, so once the
-				// answer is here the listener has the connection or never
-				// will.
-				res := c.request(stun.MethodConnect, peerAddr{ip: la.IP, port: la.Port})
-				if ok := res.Type.Class == stun.ClassSuccessResponse; ok != allow {
-					t.Fatalf("Connect to %v: %v (code %d), want success=%v", la, res.Type, errorCode(res), allow)
-				}
-				if !allow && errorCode(res) != stun.CodeForbidden {
-					t.Errorf("Connect to %v: code %d, want 403", la, errorCode(res))
-				}
-				_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(time.Millisecond))
-				conn, err := ln.Accept()
-				if got := err == nil; got != allow {
-					t.Fatalf("listener accepted=%v (%v), want %v", got, err, allow)
-				}
-				if conn != nil {
-					conn.Close()
-				}
-
-				// Incoming: a peer on ip dials the relayed address. Without a
-				// permission for it the relay hangs up; the permission it
-				// needs is refused unless AllowPrivate.
-				res = c.request(stun.MethodCreatePermission, peerAddr{ip: net.ParseIP(ip), port: 1})
-				if ok := res.Type.Class == stun.ClassSuccessResponse; ok != allow {
-					t.Fatalf("CreatePermission for %s: %v (code %d)", ip, res.Type, errorCode(res))
-				}
-				in, err := net.Dial("tcp", net.JoinHostPort(ip, strconv.Itoa(relayed.Port)))
-				if err != nil {
-					t.Fatalf("dial the relayed address: %v", err)
-				}
-				defer in.Close()
-				if allow {
-					// The control: the client hears of the connection.
-					ind := c.next(stun.MethodConnectionAttempt)
-					var from stun.XORMappedAddress
-					if err := from.GetFromAs(ind, stun.AttrXORPeerAddress); err != nil || from.Port != in.LocalAddr().(*net.TCPAddr).Port {
-						t.Fatalf("ConnectionAttempt names %v (%v), want the peer %v", from, err, in.LocalAddr())
-					}
-					return
-				}
-				_ = in.SetReadDeadline(time.Now().Add(5 * time.Second))
-				if n, err := in.Read(make([]byte, 1)); err == nil || isTimeout(err) {
-					t.Fatalf("the relay kept an incoming connection from a refused peer open (read %d, %v)", n, err)
-				}
-			})
-		}
-	}
-}
-
-// next returns the next indication of method, skipping anything else.
-func (c *rawClient) next(method stun.Method) *stun.Message {
-	c.t.Helper()
-	_ = c.conn.SetDeadline(time.Now().Add(5 * time.Second))
-	buf := make([]byte, 64<<10)
-	for {
-		n, _, err := c.conn.ReadFrom(buf)
-		if err != nil {
-			c.t.Fatalf("no %v indication: %v", method, err)
-		}
-		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
-		if stun.IsMessage(m.Raw) && m.Decode() == nil && m.Type.Method == method && m.Type.Class == stun.ClassIndication {
-			return m
-		}
-	}
-}
-
-// TestQuotaTCPAllocations: RFC 6062 TCP allocations count against the same
-// per-credential quota as UDP ones.
-func TestQuotaTCPAllocations(t *testing.T) {
-	s, _, tcpAddr := startRelayOn(t, "127.0.0.1", relay.Config{AllowPrivate: true, MaxAllocationsPerUser: 2})
-	user, pass, _ := s.Credentials(time.Now())
-	newRawClient(t, "tcp", tcpAddr, user, pass).allocate(17)
-	newRawClient(t, "tcp", tcpAddr, user, pass).allocate(6)
-	res := newRawClient(t, "tcp", tcpAddr, user, pass).request(stun.MethodAllocate, requestedTransport(6))
-	if errorCode(res) != stun.CodeAllocQuotaReached {
-		t.Fatalf("third allocation (TCP): %v (code %d), want 486", res.Type, errorCode(res))
+		t.Run(ip, func(t *testing.T) {
+			s, _, tcpAddr := startRelayOn(t, ip, relay.Config{AllowPrivate: true})
+			ln, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ln.Close()
+			la := ln.Addr().(*net.TCPAddr)
+			user, pass, _ := s.Credentials(time.Now())
+			c := newRawClient(t, "tcp", tcpAddr, user, pass)
+			res := c.request(stun.MethodAllocate, requestedTransport(6))
+			if errorCode(res) != stun.CodeInsufficientCapacity {
+				t.Fatalf("TCP allocation: %v (code %d), want 508", res.Type, errorCode(res))
+			}
+			// pion does not answer a Connect without a TCP allocation; the
+			// barrier returns once it has been handled.
+			c.fire(stun.MethodConnect, peerAddr{ip: la.IP, port: la.Port})
+			c.barrier()
+			_ = ln.(*net.TCPListener).SetDeadline(time.Now().Add(100 * time.Millisecond))
+			if conn, err := ln.Accept(); err == nil {
+				conn.Close()
+				t.Fatal("the relay connected to the listener")
+			}
+			// The same client still gets a UDP allocation (the control).
+			c.allocate(17)
+		})
 	}
 }
 
@@ -335,10 +406,7 @@ func TestForgedExpiry(t *testing.T) {
 		{"expiry not a number", "soon:" + id, restPassword(secret, "soon:"+id)},
 	}
 	for _, network := range []string{"udp", "tcp"} {
-		for _, protocol := range []byte{17, 6} {
-			if network == "udp" && protocol == 6 {
-				continue
-			}
+		for _, protocol := range []byte{17} {
 			addr := udpAddr
 			if network == "tcp" {
 				addr = tcpAddr

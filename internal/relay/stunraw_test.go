@@ -113,6 +113,19 @@ func (c *rawClient) request(method stun.Method, attrs ...stun.Setter) *stun.Mess
 	return res
 }
 
+// fire sends an authenticated request of method (after request has taken
+// the realm and nonce) and does not wait for an answer, which may never
+// come.
+func (c *rawClient) fire(method stun.Method, attrs ...stun.Setter) {
+	c.t.Helper()
+	setters := append([]stun.Setter{stun.TransactionID, stun.NewType(method, stun.ClassRequest)}, attrs...)
+	setters = append(setters, stun.NewUsername(c.user), c.realm, c.nonce,
+		stun.NewLongTermIntegrity(c.user, c.realm.String(), c.pass), stun.Fingerprint)
+	if _, err := c.conn.WriteTo(stun.MustBuild(setters...).Raw, c.server); err != nil {
+		c.t.Fatalf("send %v: %v", method, err)
+	}
+}
+
 // send sends an indication; there is no answer.
 func (c *rawClient) send(method stun.Method, attrs ...stun.Setter) {
 	c.t.Helper()
@@ -131,6 +144,45 @@ func (c *rawClient) barrier() {
 	res := c.roundTrip(stun.MustBuild(stun.TransactionID, stun.BindingRequest, stun.Fingerprint))
 	if res.Type != stun.BindingSuccess {
 		c.t.Fatalf("binding: %v", res.Type)
+	}
+}
+
+// permit makes a permission for ip, which must succeed.
+func (c *rawClient) permit(ip net.IP) {
+	c.t.Helper()
+	res := c.request(stun.MethodCreatePermission, peerAddr{ip: ip, port: 1})
+	if res.Type.Class != stun.ClassSuccessResponse {
+		c.t.Fatalf("CreatePermission for %v: %v (code %d)", ip, res.Type, errorCode(res))
+	}
+}
+
+// channelData sends data on channel ch (RFC 8656, section 12.4), padded to
+// four bytes as a stream transport needs.
+func (c *rawClient) channelData(ch uint16, data []byte) {
+	c.t.Helper()
+	b := make([]byte, 4+(len(data)+3)&^3)
+	binary.BigEndian.PutUint16(b, ch)
+	binary.BigEndian.PutUint16(b[2:], uint16(len(data)))
+	copy(b[4:], data)
+	if _, err := c.conn.WriteTo(b, c.server); err != nil {
+		c.t.Fatalf("send channel data: %v", err)
+	}
+}
+
+// poll returns the next indication of method within wait, or nil.
+func (c *rawClient) poll(method stun.Method, wait time.Duration) *stun.Message {
+	c.t.Helper()
+	_ = c.conn.SetDeadline(time.Now().Add(wait))
+	buf := make([]byte, 64<<10)
+	for {
+		n, _, err := c.conn.ReadFrom(buf)
+		if err != nil {
+			return nil
+		}
+		m := &stun.Message{Raw: append([]byte(nil), buf[:n]...)}
+		if stun.IsMessage(m.Raw) && m.Decode() == nil && m.Type.Method == method && m.Type.Class == stun.ClassIndication {
+			return m
+		}
 	}
 }
 

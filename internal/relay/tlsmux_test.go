@@ -148,8 +148,17 @@ func (s *muxStack) get(t *testing.T, nextProtos []string) string {
 }
 
 // turnOverTLS allocates with pion's TURN client over a TLS connection to
-// the mux and relays a datagram each way through the allocation.
+// the mux and relays a datagram each way through the allocation, to a peer
+// allocated the same way.
 func (s *muxStack) turnOverTLS(t *testing.T, nextProtos []string) {
+	t.Helper()
+	rc := s.tlsAllocation(t, nextProtos)
+	relayRoundTrip(t, rc, s.tlsAllocation(t, nextProtos), "via tls")
+}
+
+// tlsAllocation is an allocation made over TURN over TLS; it is released at
+// cleanup.
+func (s *muxStack) tlsAllocation(t *testing.T, nextProtos []string) net.PacketConn {
 	t.Helper()
 	raw, err := net.DialTimeout("tcp4", s.addr, 5*time.Second)
 	if err != nil {
@@ -175,7 +184,7 @@ func (s *muxStack) turnOverTLS(t *testing.T, nextProtos []string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = conn.Close(); c.Close() }()
+	t.Cleanup(func() { _ = conn.Close(); c.Close() })
 	if err := c.Listen(); err != nil {
 		t.Fatal(err)
 	}
@@ -183,8 +192,8 @@ func (s *muxStack) turnOverTLS(t *testing.T, nextProtos []string) {
 	if err != nil {
 		t.Fatalf("allocate over TLS: %v", err)
 	}
-	defer rc.Close()
-	relayRoundTrip(t, rc, "via tls")
+	t.Cleanup(func() { _ = rc.Close() })
+	return rc
 }
 
 // Both protocols on one port, each sorted by its first bytes (no ALPN) and

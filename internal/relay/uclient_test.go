@@ -16,12 +16,14 @@ import (
 // TestTurnutilsUclient runs coturn's test client, turnutils_uclient from
 // Debian's coturn package (issue 4, section 7), against this relay on
 // loopback: it allocates, installs permissions and channels, and sends
-// messages through the relay to a UDP echo peer (or, with -T, over RFC 6062
-// TCP allocations to a second client), counting what comes back. The
-// credentials are TURN REST ones: issued by Credentials, or computed by
-// uclient itself from the shared secret (-W), which checks that both ends
-// read draft-uberti-behave-turn-rest-00 alike. AllowPrivate lets the relay
-// reach the loopback peer.
+// messages through the relay from one allocation to another (-y, client to
+// client: a relay reaches no other address of its own host, loopback
+// included), counting what comes back. The credentials are TURN REST ones:
+// issued by Credentials, or computed by uclient itself from the shared
+// secret (-W), which checks that both ends read
+// draft-uberti-behave-turn-rest-00 alike. A UDP echo peer on loopback, an
+// address of the relay host, gets nothing even with AllowPrivate, and RFC
+// 6062 TCP allocations (-T) are refused.
 func TestTurnutilsUclient(t *testing.T) {
 	bin, err := exec.LookPath("turnutils_uclient")
 	if err != nil {
@@ -46,16 +48,18 @@ func TestTurnutilsUclient(t *testing.T) {
 		sent int // messages uclient must send and get back; 0: it must fail to allocate
 		echo bool
 	}{
-		// -c: no second (RTCP) allocation, whose traffic would go to the
-		// peer's port + 1.
-		{"udp, channels", []string{"-p", udpPort, "-u", user, "-w", pass, "-c"}, n, true},
-		{"udp, send indications, uclient's own REST credentials", []string{"-p", udpPort, "-u", "uclient", "-W", secret, "-c", "-s"}, n, true},
-		{"tcp, channels", []string{"-p", tcpPort, "-t", "-u", user, "-w", pass, "-c"}, n, true},
-		{"tcp, uclient's own REST credentials", []string{"-p", tcpPort, "-t", "-u", "uclient", "-W", secret, "-c"}, n, true},
+		// -c: no second (RTCP) allocation. -y: two clients send to each
+		// other's allocation.
+		{"udp, channels", []string{"-p", udpPort, "-u", user, "-w", pass, "-c", "-y"}, 2 * n, false},
+		{"udp, send indications, uclient's own REST credentials", []string{"-p", udpPort, "-u", "uclient", "-W", secret, "-c", "-s", "-y"}, 2 * n, false},
+		{"tcp, channels", []string{"-p", tcpPort, "-t", "-u", user, "-w", pass, "-c", "-y"}, 2 * n, false},
+		{"tcp, uclient's own REST credentials", []string{"-p", tcpPort, "-t", "-u", "uclient", "-W", secret, "-c", "-y"}, 2 * n, false},
 		// -S: TLS (uclient does not check the certificate).
-		{"tls on the shared HTTPS port", []string{"-p", tlsPort, "-t", "-S", "-u", tlsUser, "-w", tlsPass, "-c"}, n, true},
-		// -T: TCP relay allocations (RFC 6062) between two clients.
-		{"tcp allocations, client to client", []string{"-p", tcpPort, "-T", "-u", user, "-w", pass}, 2 * n, false},
+		{"tls on the shared HTTPS port", []string{"-p", tlsPort, "-t", "-S", "-u", tlsUser, "-w", tlsPass, "-c", "-y"}, 2 * n, false},
+		// The relay host's own loopback: nothing arrives.
+		{"udp to an echo peer on loopback", []string{"-p", udpPort, "-u", user, "-w", pass, "-c"}, -1, true},
+		// -T: TCP relay allocations (RFC 6062) are not offered.
+		{"tcp allocations", []string{"-p", tcpPort, "-T", "-u", user, "-w", pass}, 0, false},
 		{"wrong secret", []string{"-p", udpPort, "-u", "uclient", "-W", secret + "x", "-c"}, 0, true},
 	}
 	for _, tc := range cases {
@@ -73,9 +77,15 @@ func TestTurnutilsUclient(t *testing.T) {
 			cmd := exec.CommandContext(ctx, bin, append(args, "127.0.0.1")...)
 			cmd.WaitDelay = 5 * time.Second
 			out, err := cmd.CombinedOutput()
+			if tc.sent < 0 {
+				if n := echo.count(); n != 0 {
+					t.Fatalf("the echo peer on loopback got %d messages through the relay:\n%s", n, out)
+				}
+				return
+			}
 			if tc.sent == 0 {
-				if err == nil || !regexp.MustCompile(`Cannot complete Allocation`).Match(out) {
-					t.Fatalf("uclient with a wrong secret: %v\n%s", err, out)
+				if err == nil || !regexp.MustCompile(`Cannot complete Allocation|error 508`).Match(out) {
+					t.Fatalf("uclient was not refused its allocation: %v\n%s", err, out)
 				}
 				if echo != nil && echo.count() != 0 {
 					t.Fatalf("the echo peer got %d messages from a client that was refused", echo.count())
