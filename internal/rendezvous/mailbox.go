@@ -60,13 +60,22 @@ type mailbox struct {
 	// the pairing code outside the lock still has to send: if the mailbox
 	// ends meanwhile, that code sends the reply and then "closed".
 	informLater [2]bool
-	timer       *time.Timer
-	gen         int // timer generation: a timer that fired late for an older deadline is ignored
+	// queued is the bytes of the message frames added to it, each
+	// address's share in charges (budget.go); they are given back when it
+	// ends.
+	queued  int64
+	charges []charge
+	timer   *time.Timer
+	gen     int // timer generation: a timer that fired late for an older deadline is ignored
 }
 
 // handleFrame dispatches one frame a client sent. It never touches the
 // WebSocket itself; replies go through the connection's send queue.
 func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
+	if c.busy {
+		s.fail(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	if typ != websocket.MessageText {
 		s.fail(c, wire.ErrKindBadRequest, "text frames only")
 		return
@@ -123,8 +132,13 @@ func (s *Server) allocate(c *conn, reopen bool) {
 		s.failLocked(c, wire.ErrKindRateLimited, "too many allocations, try again in a minute")
 		return
 	}
+	if !s.openMailboxLocked() {
+		s.failLocked(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	n, ok := s.pickNameplateLocked()
 	if !ok {
+		s.closeMailboxLocked(&mailbox{})
 		s.log.Error("no free nameplate")
 		s.failLocked(c, wire.ErrKindInternal, "no free nameplate")
 		return
@@ -239,6 +253,9 @@ func (s *Server) add(c *conn, body []byte) {
 		s.failLocked(c, wire.ErrKindTooMany, "too many bodies")
 		return
 	}
+	if !s.chargeLocked(mb, c, int64(len(msg))) {
+		return
+	}
 	mb.added[c.side]++
 	to := 1 - c.side
 	mb.log[to] = append(mb.log[to], msg)
@@ -301,6 +318,7 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 	mb.endMood = mood
 	mb.timer.Stop()
 	mb.log = [2][][]byte{}
+	s.closeMailboxLocked(mb)
 	s.stopGraceLocked(mb)
 	if len(mb.tokens[sideA])+len(mb.tokens[sideB]) > 0 {
 		delete(s.mailboxes, string(mb.id))
