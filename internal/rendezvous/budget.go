@@ -159,8 +159,24 @@ func (s *Server) chargeLocked(mb *mailbox, c *conn, n int64) bool {
 	return true
 }
 
+// dropHoldLocked gives back, when c is gone, the budget of the ended
+// mailbox whose messages c's send queue held, if c was the last to hold
+// them. s.mu must be held.
+func (s *Server) dropHoldLocked(c *conn) {
+	mb := c.holds
+	if mb == nil {
+		return
+	}
+	c.holds = nil
+	if mb.holders--; mb.holders == 0 {
+		s.closeMailboxLocked(mb)
+	}
+}
+
 // closeMailboxLocked gives back what mb held: its place, its reserve or
-// queued bytes, and each address's charge. It runs once, when mb ends.
+// queued bytes, and each address's charge. It runs once, when mb has
+// ended and no connection's send queue holds its messages any more: a
+// client that reads slowly keeps them in memory until it is dropped.
 // s.mu must be held.
 func (s *Server) closeMailboxLocked(mb *mailbox) {
 	s.mailboxCount--

@@ -47,9 +47,11 @@ type conn struct {
 	bound     bool     // allocate, claim, dial or answer was accepted once; never reset
 	mb        *mailbox // the open mailbox, nil before binding and after it ended
 	side      side
-	finishing bool // a final frame is queued (or the connection is gone): send nothing more
-	reopen    bool // asked for a reopen token when it bound (section 3)
-	busy      bool // let in over MaxConns only to be told so; set before any frame is read
+	finishing bool     // a final frame is queued (or the connection is gone): send nothing more
+	reopen    bool     // asked for a reopen token when it bound (section 3)
+	busy      bool     // let in over MaxConns only to be told so; set before any frame is read
+	gone      bool     // its handler is ending: its send queue is dropped
+	holds     *mailbox // an ended mailbox whose messages its send queue may hold (budget.go)
 
 	// Known peers (section 8), guarded by Server.mu.
 	listening bool                // sent listen: this connection only listens
@@ -282,7 +284,7 @@ func (s *Server) unboundTimeout(c *conn) {
 func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.finishing = true
+	c.finishing, c.gone = true, true
 	if mb := c.mb; mb != nil {
 		if mb.state == statePaired && mb.tokens[c.side] != nil && mb.sides[1-c.side] != nil {
 			s.awaitReopenLocked(mb, c)
@@ -291,4 +293,5 @@ func (s *Server) disconnect(c *conn) {
 		}
 	}
 	s.detachLocked(c)
+	s.dropHoldLocked(c)
 }

@@ -65,6 +65,10 @@ type mailbox struct {
 	// ends.
 	queued  int64
 	charges []charge
+	// holders counts the connections of an ended mailbox that are still
+	// sending what was queued for them; its budget is given back when the
+	// last is gone.
+	holders int
 	timer   *time.Timer
 	gen     int // timer generation: a timer that fired late for an older deadline is ignored
 }
@@ -253,7 +257,7 @@ func (s *Server) add(c *conn, body []byte) {
 		s.failLocked(c, wire.ErrKindTooMany, "too many bodies")
 		return
 	}
-	if !s.chargeLocked(mb, c, int64(len(msg))) {
+	if !s.chargeLocked(mb, c, int64(cap(msg))) {
 		return
 	}
 	mb.added[c.side]++
@@ -318,7 +322,6 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 	mb.endMood = mood
 	mb.timer.Stop()
 	mb.log = [2][][]byte{}
-	s.closeMailboxLocked(mb)
 	s.stopGraceLocked(mb)
 	if len(mb.tokens[sideA])+len(mb.tokens[sideB]) > 0 {
 		delete(s.mailboxes, string(mb.id))
@@ -345,6 +348,14 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 		default:
 			s.finalLocked(x, closed, websocket.StatusNormalClosure, "mailbox closed")
 		}
+		if !x.gone {
+			// Its send queue may still hold this mailbox's messages.
+			x.holds = mb
+			mb.holders++
+		}
+	}
+	if mb.holders == 0 {
+		s.closeMailboxLocked(mb)
 	}
 	s.log.Info("mailbox closed", "np", mb.np, "mood", mood, "paired", wasPaired || wasPairing)
 }

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(loadServerEnv) != "" {
+		runLoadServer() // the load test's server process; does not return
+	}
 	goleak.VerifyTestMain(m)
 }
 
