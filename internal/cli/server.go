@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -35,6 +36,7 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	var tf tlsFlags
 	tf.register(fs)
 	verbose := fs.Bool("v", false, "log debug details")
+	cfg.Limits.register(fs)
 	fs.Usage = func() {
 		fmt.Fprintf(env.Stderr, "Usage: direkt server [flags]\n\nRuns a rendezvous server with a STUN/TURN relay.\n\n")
 		fs.PrintDefaults()
@@ -106,7 +108,9 @@ type stackConfig struct {
 	RelayPrivate bool
 	// MinNameplateDigits: see rendezvous.Config.
 	MinNameplateDigits int
-	Logger             *slog.Logger
+	// Limits are the rendezvous budgets; zero fields take the defaults.
+	Limits rendezvousLimits
+	Logger *slog.Logger
 
 	// RelayLimits are the relay's budgets; zero fields mean its defaults.
 	RelayLimits relayLimits
@@ -200,8 +204,13 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 		ICEServers: func(r *http.Request, now time.Time) []wire.ICEServer {
 			return rl.ICEServers(requestHost(r), now)
 		},
-		MinNameplateDigits: cfg.MinNameplateDigits,
-		Logger:             cfg.Logger,
+		MinNameplateDigits:  cfg.MinNameplateDigits,
+		MaxConns:            cfg.Limits.Conns,
+		MaxMailboxes:        cfg.Limits.Mailboxes,
+		MaxQueuedBytes:      int64(cfg.Limits.QueuedMiB) << 20,
+		MaxQueuedBytesPerIP: int64(cfg.Limits.QueuedMiBPerIP) << 20,
+		MaxChannels:         cfg.Limits.Channels,
+		Logger:              cfg.Logger,
 	})
 	cleanup = append(cleanup, func() { rv.Close() })
 	ln, err := net.Listen("tcp", cfg.Listen)
@@ -392,4 +401,19 @@ func findLocalServer(ctx context.Context, nameplate string, log *slog.Logger) (s
 		}
 	}
 	return "", errNoLocalServer
+}
+
+// rendezvousLimits are the server-wide budgets of the rendezvous (and one
+// per-address limit) as `direkt server` flags; see rendezvous.Config.
+type rendezvousLimits struct {
+	Conns, Mailboxes, Channels int
+	QueuedMiB, QueuedMiBPerIP  int
+}
+
+func (l *rendezvousLimits) register(fs *flag.FlagSet) {
+	fs.IntVar(&l.Conns, "max-conns", rendezvous.DefaultMaxConns, "most mailbox WebSocket connections at once; more are told the server is busy")
+	fs.IntVar(&l.Mailboxes, "max-mailboxes", rendezvous.DefaultMaxMailboxes, "most open mailboxes (codes waiting or in use); new codes beyond it are refused as busy")
+	fs.IntVar(&l.QueuedMiB, "max-queued-mib", rendezvous.DefaultMaxQueuedBytes>>20, "MiB of messages all mailboxes may hold together (each mailbox reserves 32 KiB)")
+	fs.IntVar(&l.QueuedMiBPerIP, "max-queued-mib-per-ip", rendezvous.DefaultMaxQueuedBytesPerIP>>20, "MiB of messages one client address (IPv6: /64) may have queued")
+	fs.IntVar(&l.Channels, "max-channels", rendezvous.DefaultMaxChannels, "most rejoin channels all listening hosts together may hold")
 }

@@ -21,6 +21,10 @@ import (
 // it: a full queue drops the connection.
 const sendQueue = wire.MaxBodiesPerSide + 8
 
+// busyWait is how long a connection let in over MaxConns waits for its
+// first request, which is answered "busy", before it is told unasked.
+const busyWait = 5 * time.Second
+
 // outFrame is one entry of a connection's send queue.
 type outFrame struct {
 	data   []byte // a marshaled frame; nil = none, only close
@@ -43,8 +47,11 @@ type conn struct {
 	bound     bool     // allocate, claim, dial or answer was accepted once; never reset
 	mb        *mailbox // the open mailbox, nil before binding and after it ended
 	side      side
-	finishing bool // a final frame is queued (or the connection is gone): send nothing more
-	reopen    bool // asked for a reopen token when it bound (section 3)
+	finishing bool     // a final frame is queued (or the connection is gone): send nothing more
+	reopen    bool     // asked for a reopen token when it bound (section 3)
+	busy      bool     // let in over MaxConns only to be told so; set before any frame is read
+	gone      bool     // its handler is ending: its send queue is dropped
+	holds     *mailbox // an ended mailbox whose messages its send queue may hold (budget.go)
 
 	// Known peers (section 8), guarded by Server.mu.
 	listening bool                // sent listen: this connection only listens
@@ -61,14 +68,18 @@ func newConn(s *Server, ws *websocket.Conn, r *http.Request, key string, cancel 
 // goroutines and returns only when they have ended.
 func (s *Server) serveMailbox(w http.ResponseWriter, r *http.Request) {
 	key := s.clientKey(r)
-	if status, ok := s.admit(key); !ok {
+	status, busy, ok := s.admit(key)
+	if !ok {
 		if status == http.StatusTooManyRequests {
 			s.log.Info("connection refused: too many from one address", "client", key)
+		}
+		if status == http.StatusServiceUnavailable {
+			w.Header().Set("Retry-After", "60")
 		}
 		http.Error(w, http.StatusText(status), status)
 		return
 	}
-	defer s.release(key)
+	defer s.release(key, busy)
 
 	// The http.Server's read and write timeouts were meant for the upgrade
 	// request; they must not cut a WebSocket that lives for minutes.
@@ -91,9 +102,18 @@ func (s *Server) serveMailbox(w http.ResponseWriter, r *http.Request) {
 	unbound := time.AfterFunc(s.cfg.NameplateTTL, func() { s.unboundTimeout(c) })
 
 	s.mu.Lock()
-	if ws.Subprotocol() != wire.Subprotocol {
+	switch {
+	case ws.Subprotocol() != wire.Subprotocol:
 		s.failLocked(c, wire.ErrKindBadRequest, "subprotocol "+wire.Subprotocol+" required")
-	} else {
+	case busy:
+		// Clients read the welcome in their dial; the error answers their
+		// first request (handleFrame), or ends the wait after busyWait.
+		// Sent before the request, it could close the connection under a
+		// client that is still writing it, which then sees only the close.
+		c.busy = true
+		s.enqueueLocked(c, s.welcome)
+		unbound.Reset(busyWait)
+	default:
 		s.enqueueLocked(c, s.welcome)
 	}
 	s.mu.Unlock()
@@ -248,6 +268,10 @@ func (s *Server) bindLocked(c *conn, what string, secret bool, limited string) b
 func (s *Server) unboundTimeout(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if c.busy {
+		s.failLocked(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	if !c.bound && !c.listening {
 		s.failLocked(c, wire.ErrKindExpired, "no allocate or claim in time")
 	}
@@ -260,7 +284,7 @@ func (s *Server) unboundTimeout(c *conn) {
 func (s *Server) disconnect(c *conn) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	c.finishing = true
+	c.finishing, c.gone = true, true
 	if mb := c.mb; mb != nil {
 		if mb.state == statePaired && mb.tokens[c.side] != nil && mb.sides[1-c.side] != nil {
 			s.awaitReopenLocked(mb, c)
@@ -269,4 +293,5 @@ func (s *Server) disconnect(c *conn) {
 		}
 	}
 	s.detachLocked(c)
+	s.dropHoldLocked(c)
 }

@@ -29,6 +29,11 @@ import (
 // fuzzCh is a valid rejoin channel for the seeds.
 const fuzzCh = "00112233445566778899aabbccddeeff"
 
+var (
+	bigBody      = base64.StdEncoding.EncodeToString(make([]byte, wire.MaxBody))
+	manyChannels = `"` + fuzzCh[:30] + `00","` + fuzzCh[:30] + `01","` + fuzzCh[:30] + `02","` + fuzzCh[:30] + `03","` + fuzzCh[:30] + `04","` + fuzzCh[:30] + `05"`
+)
+
 func FuzzFrames(f *testing.F) {
 	for _, seed := range []string{
 		"\x00\x04{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
@@ -51,6 +56,11 @@ func FuzzFrames(f *testing.F) {
 		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\",\"reopen\":true}\x00\x04{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x03\x00\x01{\"type\":\"add\",\"body\":\"aGk=\"}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"$TOK\",\"received\":0}\x00\x02{\"type\":\"add\",\"body\":\"aGk=\"}",
 		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\",\"reopen\":true}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"$TOK\",\"received\":1}\x00\x01{\"type\":\"close\",\"mood\":\"happy\"}",
 		"\x00\x04{\"type\":\"allocate\",\"reopen\":true}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x02{\"type\":\"reopen\",\"mailbox\":\"$MB\",\"token\":\"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\"}",
+		// Budgets: large bodies before and after pairing, and more
+		// channels than the server takes.
+		"\x00\x04{\"type\":\"allocate\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"" + bigBody + "\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"" + bigBody + "\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}",
+		"\x00\x04{\"type\":\"allocate\"}\x00\x01{\"type\":\"claim\",\"nameplate\":\"$NP\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"" + bigBody + "\"}\x00\x01{\"type\":\"add\",\"body\":\"" + bigBody + "\"}\x00\x00\x04{\"type\":\"add\",\"body\":\"" + bigBody + "\"}\x00\x02{\"type\":\"allocate\"}",
+		"\x02{\"type\":\"listen\",\"channels\":[" + manyChannels + "]}\x00\x01{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}\x00\x02{\"type\":\"listen\",\"channels\":[\"" + fuzzCh + "\"]}",
 	} {
 		f.Add([]byte(seed))
 	}
@@ -58,6 +68,11 @@ func FuzzFrames(f *testing.F) {
 	f.Fuzz(func(t *testing.T, script []byte) {
 		s := New(Config{
 			Logger: quiet,
+			// Small budgets, so that scripts run into them too.
+			MaxMailboxes:        2,
+			MaxQueuedBytes:      2*MailboxReserve + 40_000,
+			MaxQueuedBytesPerIP: 150_000,
+			MaxChannels:         6,
 			ICEServers: func(r *http.Request, now time.Time) []wire.ICEServer {
 				return []wire.ICEServer{{URLs: []string{"stun:" + r.Host}}}
 			},
@@ -66,10 +81,10 @@ func FuzzFrames(f *testing.F) {
 		var conns [3]*conn
 		final := make([]bool, len(conns))
 		for i := range conns {
-			if _, ok := s.admit("fuzz"); !ok {
+			if _, _, ok := s.admit("fuzz"); !ok {
 				t.Fatal("admit refused")
 			}
-			defer s.release("fuzz")
+			defer s.release("fuzz", false)
 			conns[i] = newConn(s, nil, httptest.NewRequest("GET", wire.MailboxPath, nil), "fuzz", func() {})
 		}
 		lastNP, lastRing := "1", "AAAAAAAAAAAAAAAAAAAAAA=="
@@ -158,6 +173,12 @@ func FuzzFrames(f *testing.F) {
 		if len(s.nameplates) != 0 {
 			t.Fatalf("%d nameplates in use after every client left", len(s.nameplates))
 		}
+		if s.mailboxCount != 0 || s.queued != 0 || s.channelsHeld != 0 {
+			t.Fatalf("budgets not given back: %d mailboxes, %d bytes, %d channels", s.mailboxCount, s.queued, s.channelsHeld)
+		}
+		if st := s.ips["fuzz"]; st.queued != 0 || st.channels != 0 {
+			t.Fatalf("address charges not given back: %d bytes, %d channels", st.queued, st.channels)
+		}
 		for d, n := range s.rangeUsed {
 			if n != 0 {
 				t.Fatalf("range of %d digits counts %d in use", d, n)
@@ -171,10 +192,10 @@ func FuzzFrames(f *testing.F) {
 func BenchmarkListenFull(b *testing.B) {
 	s := New(Config{Logger: slog.New(slog.DiscardHandler), AllocsPerMinute: 1 << 30})
 	defer s.Close()
-	if _, ok := s.admit("bench"); !ok {
+	if _, _, ok := s.admit("bench"); !ok {
 		b.Fatal("admit refused")
 	}
-	defer s.release("bench")
+	defer s.release("bench", false)
 	c := newConn(s, nil, httptest.NewRequest("GET", wire.MailboxPath, nil), "bench", func() {})
 	frames := make([][]byte, 2)
 	for k := range frames {

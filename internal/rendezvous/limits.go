@@ -18,6 +18,8 @@ type ipState struct {
 	conns        int
 	alloc, claim *rate.Limiter
 	seen         time.Time
+	queued       int64 // message bytes its connections queued in open mailboxes
+	channels     int   // rejoin channels its listeners hold
 }
 
 // sweepEvery is how often idle ipStates are dropped. A bucket refills
@@ -55,13 +57,16 @@ func (s *Server) clientKey(r *http.Request) string {
 }
 
 // admit counts a new connection from key. It fails with the HTTP status to
-// answer when the server is closed or key is at MaxConnsPerIP.
-func (s *Server) admit(key string) (status int, ok bool) {
+// answer when the server is closed or key is at MaxConnsPerIP. busy means
+// the server is at MaxConns: the connection is let in only to be told so
+// (welcome, then a "rate-limited" error), which both clients show as a
+// sentence; past maxRefusing such connections at once it gets a bare 503.
+func (s *Server) admit(key string) (status int, busy, ok bool) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		return http.StatusServiceUnavailable, false
+		return http.StatusServiceUnavailable, false, false
 	}
 	if now.Sub(s.lastSweep) >= sweepEvery {
 		s.sweepLocked(now)
@@ -74,16 +79,35 @@ func (s *Server) admit(key string) (status int, ok bool) {
 	}
 	st.seen = now
 	if st.conns >= s.cfg.MaxConnsPerIP {
-		return http.StatusTooManyRequests, false
+		return http.StatusTooManyRequests, false, false
+	}
+	if s.conns >= s.cfg.MaxConns {
+		s.busyLocked(budgetConns)
+		if s.refusing >= s.maxRefusing() {
+			return http.StatusServiceUnavailable, true, false
+		}
+		busy = true
+		s.refusing++
+	} else {
+		s.conns++
 	}
 	st.conns++
 	s.wg.Add(1)
-	return 0, true
+	return 0, busy, true
 }
 
+// maxRefusing bounds the connections let in at once only to be told the
+// server is busy.
+func (s *Server) maxRefusing() int { return max(s.cfg.MaxConns/16, 16) }
+
 // release undoes admit when the connection's handler returns.
-func (s *Server) release(key string) {
+func (s *Server) release(key string, busy bool) {
 	s.mu.Lock()
+	if busy {
+		s.refusing--
+	} else {
+		s.conns--
+	}
 	if st := s.ips[key]; st != nil {
 		st.conns--
 		st.seen = s.cfg.Now()
@@ -109,7 +133,7 @@ func (s *Server) allowLocked(key string, claim bool) bool {
 // sweepLocked drops idle entries. s.mu must be held.
 func (s *Server) sweepLocked(now time.Time) {
 	for k, st := range s.ips {
-		if st.conns == 0 && now.Sub(st.seen) >= sweepEvery {
+		if st.conns == 0 && st.queued == 0 && now.Sub(st.seen) >= sweepEvery {
 			delete(s.ips, k)
 		}
 	}

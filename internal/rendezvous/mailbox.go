@@ -60,13 +60,26 @@ type mailbox struct {
 	// the pairing code outside the lock still has to send: if the mailbox
 	// ends meanwhile, that code sends the reply and then "closed".
 	informLater [2]bool
-	timer       *time.Timer
-	gen         int // timer generation: a timer that fired late for an older deadline is ignored
+	// queued is the bytes of the message frames added to it, each
+	// address's share in charges (budget.go); they are given back when it
+	// ends.
+	queued  int64
+	charges []charge
+	// holders counts the connections of an ended mailbox that are still
+	// sending what was queued for them; its budget is given back when the
+	// last is gone.
+	holders int
+	timer   *time.Timer
+	gen     int // timer generation: a timer that fired late for an older deadline is ignored
 }
 
 // handleFrame dispatches one frame a client sent. It never touches the
 // WebSocket itself; replies go through the connection's send queue.
 func (s *Server) handleFrame(c *conn, typ websocket.MessageType, data []byte) {
+	if c.busy {
+		s.fail(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	if typ != websocket.MessageText {
 		s.fail(c, wire.ErrKindBadRequest, "text frames only")
 		return
@@ -123,8 +136,13 @@ func (s *Server) allocate(c *conn, reopen bool) {
 		s.failLocked(c, wire.ErrKindRateLimited, "too many allocations, try again in a minute")
 		return
 	}
+	if !s.openMailboxLocked() {
+		s.failLocked(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	n, ok := s.pickNameplateLocked()
 	if !ok {
+		s.closeMailboxLocked(&mailbox{})
 		s.log.Error("no free nameplate")
 		s.failLocked(c, wire.ErrKindInternal, "no free nameplate")
 		return
@@ -239,6 +257,9 @@ func (s *Server) add(c *conn, body []byte) {
 		s.failLocked(c, wire.ErrKindTooMany, "too many bodies")
 		return
 	}
+	if !s.chargeLocked(mb, c, int64(cap(msg))) {
+		return
+	}
 	mb.added[c.side]++
 	to := 1 - c.side
 	mb.log[to] = append(mb.log[to], msg)
@@ -327,6 +348,14 @@ func (s *Server) endMailboxLocked(mb *mailbox, leaver *conn, mood string) {
 		default:
 			s.finalLocked(x, closed, websocket.StatusNormalClosure, "mailbox closed")
 		}
+		if !x.gone {
+			// Its send queue may still hold this mailbox's messages.
+			x.holds = mb
+			mb.holders++
+		}
+	}
+	if mb.holders == 0 {
+		s.closeMailboxLocked(mb)
 	}
 	s.log.Info("mailbox closed", "np", mb.np, "mood", mood, "paired", wasPaired || wasPairing)
 }

@@ -54,19 +54,41 @@ func (s *Server) listen(c *conn, channels []string) {
 	for _, ch := range channels {
 		next[ch] = struct{}{}
 	}
+	st := s.ips[c.key]
+	if st == nil { // cannot happen for an admitted connection
+		s.failLocked(c, wire.ErrKindInternal, "client not admitted")
+		return
+	}
+	switch grow := len(next) - len(c.listens); {
+	case st.channels+grow > s.cfg.MaxChannelsPerIP:
+		s.log.Info("listen refused: too many channels from one address", "client", c.key)
+		s.failLocked(c, wire.ErrKindRateLimited, "too many channels from this address, try again later")
+		return
+	case s.channelsHeld+grow > s.cfg.MaxChannels:
+		s.busyLocked(budgetChannels)
+		s.failLocked(c, wire.ErrKindRateLimited, busyMessage)
+		return
+	}
 	for ch := range c.listens {
 		if _, keep := next[ch]; !keep {
 			s.dropChannelLocked(c, ch)
 		}
+	}
+	if c.listens == nil {
+		c.listens = make(map[string]struct{}, len(next))
 	}
 	for ch := range next {
 		if l := s.channels[ch]; l != nil && l != c {
 			s.dropChannelLocked(l, ch)
 		}
 		s.channels[ch] = c
+		if _, had := c.listens[ch]; !had {
+			c.listens[ch] = struct{}{}
+			st.channels++
+			s.channelsHeld++
+		}
 	}
 	c.listening = true
-	c.listens = next
 	s.enqueueLocked(c, mustMarshal(wire.Frame{Type: wire.TypeListening}))
 	s.log.Debug("listening", "channels", len(next))
 }
@@ -75,7 +97,13 @@ func (s *Server) listen(c *conn, channels []string) {
 // the server; a ring on it ends ("unavailable" for its dialer).
 // s.mu must be held.
 func (s *Server) dropChannelLocked(l *conn, ch string) {
-	delete(l.listens, ch)
+	if _, held := l.listens[ch]; held {
+		delete(l.listens, ch)
+		s.channelsHeld--
+		if st := s.ips[l.key]; st != nil {
+			st.channels--
+		}
+	}
 	if s.channels[ch] != l {
 		return
 	}
@@ -160,6 +188,13 @@ func (s *Server) answer(c *conn, id []byte, reopen bool) {
 		return
 	case r.mb != nil:
 		s.failLocked(c, wire.ErrKindCrowded, "this ring was answered already")
+		s.mu.Unlock()
+		return
+	}
+	if !s.openMailboxLocked() {
+		// The ring goes on: the listener may answer again in a minute, or
+		// it expires as unanswered.
+		s.failLocked(c, wire.ErrKindRateLimited, busyMessage)
 		s.mu.Unlock()
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -24,6 +25,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(loadServerEnv) != "" {
+		runLoadServer() // the load test's server process; does not return
+	}
 	goleak.VerifyTestMain(m)
 }
 
@@ -618,6 +622,8 @@ func TestDeadClientDropped(t *testing.T) {
 	}
 	ws := rawDial(t, url)
 	rawWrite(t, ws, websocket.MessageText, `{"type":"claim","nameplate":"`+np+`"}`)
+	// Paired first: before that a mailbox queues no more than its reserve.
+	expect(t, a, wire.TypePaired, "")
 	// ws never reads again. a's adds must not block on it; once the
 	// server has dropped ws the mailbox is gone and an add may fail.
 	for i := range 8 {
@@ -633,7 +639,6 @@ func TestDeadClientDropped(t *testing.T) {
 	expect(t, x, wire.TypePaired, "")
 	expect(t, y, wire.TypePaired, "")
 
-	expect(t, a, wire.TypePaired, "")
 	if f := expect(t, a, wire.TypeClosed, ""); f.Mood != wire.MoodErrory {
 		t.Fatalf("a got closed mood %q", f.Mood)
 	}

@@ -55,6 +55,31 @@ type Config struct {
 	// answer take their tokens from the allocate bucket (they reserve
 	// server state), dial from the claim bucket (it tries a secret).
 	AllocsPerMinute, ClaimsPerMinute int
+	// MaxConns caps the WebSocket connections open at once, from all
+	// addresses together. Beyond it a connection is told the server is
+	// busy and closed. 0 = DefaultMaxConns (8192).
+	MaxConns int
+	// MaxMailboxes caps the open mailboxes (unclaimed nameplates, paired
+	// mailboxes, answered rings) from all addresses together; allocate and
+	// answer beyond it are refused as busy, while claims of nameplates
+	// already allocated go on. 0 = DefaultMaxMailboxes (2048).
+	MaxMailboxes int
+	// MaxQueuedBytes caps the message bytes all mailboxes together hold:
+	// every open mailbox counts MailboxReserve (32 KiB), or what it has
+	// queued when that is more. A new mailbox that does not fit, and a
+	// body a paired mailbox adds beyond its reserve that does not fit,
+	// are refused as busy. 0 = DefaultMaxQueuedBytes (128 MiB); it is
+	// raised to at least one reserve.
+	MaxQueuedBytes int64
+	// MaxQueuedBytesPerIP caps the message bytes one client address has
+	// queued in mailboxes that are still open. 0 =
+	// DefaultMaxQueuedBytesPerIP (4 MiB).
+	MaxQueuedBytesPerIP int64
+	// MaxChannels and MaxChannelsPerIP cap the rejoin channels listeners
+	// hold, in all and per client address; a listen beyond them is
+	// refused. 0 = DefaultMaxChannels (100,000) and
+	// DefaultMaxChannelsPerIP (4096).
+	MaxChannels, MaxChannelsPerIP int
 	// TrustProxyHeaders takes the client address from the last
 	// X-Forwarded-For entry, for a server behind a reverse proxy that
 	// appends it. false = the client address is RemoteAddr only.
@@ -120,6 +145,15 @@ type Server struct {
 	rings    map[string]*ring
 	// mailboxes are the paired mailboxes with a reopen token, by id.
 	mailboxes map[string]*mailbox
+	// Counts against the server-wide budgets (budget.go).
+	conns        int   // admitted connections, not counting refusing
+	refusing     int   // connections let in only to be told the server is busy
+	mailboxCount int   // open mailboxes
+	queued       int64 // reserves and queued bytes beyond them
+	channelsHeld int   // sum of the listeners' channel sets
+	refused      int64
+	busyCount    [numBudgets]int
+	busyLogged   [numBudgets]time.Time
 }
 
 // New returns a Server for cfg. It starts no goroutines until connections
@@ -145,6 +179,25 @@ func New(cfg Config) *Server {
 	}
 	if cfg.ClaimsPerMinute <= 0 {
 		cfg.ClaimsPerMinute = DefaultClaimsPerMinute
+	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = DefaultMaxConns
+	}
+	if cfg.MaxMailboxes <= 0 {
+		cfg.MaxMailboxes = DefaultMaxMailboxes
+	}
+	if cfg.MaxQueuedBytes <= 0 {
+		cfg.MaxQueuedBytes = DefaultMaxQueuedBytes
+	}
+	cfg.MaxQueuedBytes = max(cfg.MaxQueuedBytes, MailboxReserve)
+	if cfg.MaxQueuedBytesPerIP <= 0 {
+		cfg.MaxQueuedBytesPerIP = DefaultMaxQueuedBytesPerIP
+	}
+	if cfg.MaxChannels <= 0 {
+		cfg.MaxChannels = DefaultMaxChannels
+	}
+	if cfg.MaxChannelsPerIP <= 0 {
+		cfg.MaxChannelsPerIP = DefaultMaxChannelsPerIP
 	}
 	if cfg.PingInterval <= 0 {
 		cfg.PingInterval = DefaultPingInterval
