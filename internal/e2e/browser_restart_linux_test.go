@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -34,6 +35,9 @@ const browserPrefix = "dkw"
 
 // browserOutage is how long the interface stays down.
 const browserOutage = 5 * time.Second
+
+// browserFileBytes is the size of the file in flight during an outage.
+const browserFileBytes = 48 << 20
 
 func TestBrowserRestartNetns(t *testing.T) {
 	if testing.Short() {
@@ -148,6 +152,15 @@ func TestBrowserRestartNetns(t *testing.T) {
 	}
 	h, c := chat("before")
 	awaitChat(h, c, 10*time.Second)
+	// The host's first heartbeat tells the page that it restarts when asked.
+	for heard := false; !heard; {
+		select {
+		case l := <-pageLog:
+			heard = strings.Contains(l, "restarts ICE when asked")
+		case <-time.After(10 * time.Second):
+			t.Fatal("no heartbeat from the host within 10 s")
+		}
+	}
 
 	for _, tc := range []struct {
 		name    string
@@ -180,6 +193,58 @@ func TestBrowserRestartNetns(t *testing.T) {
 			t.Fatalf("%s: page state %q after the change", tc.name, state)
 		}
 	}
+
+	// A file from the client in flight while the interface goes down and
+	// up: it goes on after the restart and arrives once, intact.
+	src := filepath.Join(t.TempDir(), "Unterlagen.bin")
+	writeRandom(t, src, browserFileBytes)
+	want := sha256File(t, src)
+	do(chromedp.SetUploadFiles(chromedp.CSS(`[data-testid=file-input]`), []string{src}))
+	var moving int64
+	deadline := time.Now().Add(60 * time.Second)
+	for moving < 4<<20 {
+		if time.Now().After(deadline) {
+			t.Fatalf("the client's file did not start: %+v", api.files())
+		}
+		for _, f := range api.files() {
+			if f.From == "client" {
+				moving = f.Done
+				if f.State == "done" {
+					t.Fatalf("the file arrived before the network changed: make it bigger")
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cut := time.Now()
+	if err := bed.B.DownUp(ctx, browserOutage); err != nil {
+		t.Fatal(err)
+	}
+	restored := time.Now()
+	t.Logf("file: interface down at %d of %d bytes", moving, browserFileBytes)
+	for {
+		fs := api.files()
+		var mine []hostFile
+		for _, f := range fs {
+			if f.From == "client" {
+				mine = append(mine, f)
+			}
+		}
+		if len(mine) != 1 {
+			t.Fatalf("the host lists %d files from the client, want 1: %+v", len(mine), fs)
+		}
+		if f := mine[0]; f.State == "done" {
+			if f.SHA256 != want || f.Size != browserFileBytes {
+				t.Fatalf("the host got %d bytes with SHA-256 %s, want %d and %s", f.Size, f.SHA256, browserFileBytes, want)
+			}
+			break
+		} else if f.State == "failed" || time.Since(restored) > 90*time.Second {
+			t.Fatalf("the client's file did not arrive after the outage: %+v; page log:\n%s", f, strings.Join(drainLog(pageLog), "\n"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("file: done %s after the interface came back (%s after the cut); page: %s", time.Since(restored).Round(time.Millisecond),
+		time.Since(cut).Round(time.Millisecond), strings.Join(drainLog(pageLog), "; "))
 
 	// Every message once, on both sides, in one consultation.
 	page := browsertest.Do(t, b, chromedp.Evaluate[[]string](
@@ -289,6 +354,20 @@ func (c *netnsConsole) do(method, path string, body any) []byte {
 func (c *netnsConsole) post(path string, body any) { c.do(http.MethodPost, path, body) }
 
 type hostChatMessage struct{ From, Text string }
+
+type hostFile struct {
+	From, State, SHA256 string
+	Size, Done          int64
+}
+
+func (c *netnsConsole) files() []hostFile {
+	c.t.Helper()
+	var st struct{ Files []hostFile }
+	if err := json.Unmarshal(c.do(http.MethodGet, "/api/state", nil), &st); err != nil {
+		c.t.Fatal(fmt.Errorf("state: %w", err))
+	}
+	return st.Files
+}
 
 func (c *netnsConsole) chat() []hostChatMessage {
 	c.t.Helper()

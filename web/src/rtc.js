@@ -439,7 +439,9 @@ function watch(s, pc, pair, o, ctl) {
   }, POLL);
   const lost = (why) => s.reconnector && rc.lost(why);
   const offline = () => lost('offline');
-  const online = () => s.reconnector && rc.network('online');
+  // Online again while data flows: the path in use works, a restart would
+  // only interrupt it.
+  const online = () => s.reconnector && !(rc.state === 'up' && Date.now() - heard < 2 * POLL + 1000) && rc.network('online');
   let type = conn?.type;
   const change = () => {
     // Estimates (downlink, rtt) change all the time; only a new kind of
