@@ -361,7 +361,9 @@ export class Mailbox {
           return;
         }
         if (f.type === 'error') {
-          const e = f.kind === 'unknown-mailbox' ? new PairingError('peer-gone', 'the mailbox is gone') : serverError(f);
+          // The mailbox ended (the grace ran out, or it expired): no more
+          // signalling, but the session's path may be fine.
+          const e = f.kind === 'unknown-mailbox' ? new PairingError('expired', 'the mailbox is gone') : serverError(f);
           e.serverKind = f.kind;
           return done(e);
         }
