@@ -56,9 +56,9 @@ type nodeEvent struct {
 
 // runNode starts test/pair-with-go.mjs and returns its events as they come,
 // and a function that waits for it to exit.
-func runNode(t *testing.T, ctx context.Context, server, typed string) (<-chan nodeEvent, func() error) {
+func runNode(t *testing.T, ctx context.Context, server, typed string, args ...string) (<-chan nodeEvent, func() error) {
 	t.Helper()
-	cmd := exec.CommandContext(ctx, needNode(t), "test/pair-with-go.mjs", server, typed)
+	cmd := exec.CommandContext(ctx, needNode(t), append([]string{"test/pair-with-go.mjs", server, typed}, args...)...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	stdout, err := cmd.StdoutPipe()
@@ -198,6 +198,77 @@ func TestPairWithNode(t *testing.T) {
 				t.Errorf("node: %v", err)
 			}
 		})
+	}
+}
+
+// TestPairWithNodeReopen: the JavaScript client re-opens its mailbox on a
+// fresh WebSocket (docs/protocol.md, section 3.1) twice, once with a signal
+// of its own waiting and once in the middle of a's signals: every signal
+// arrives once, in order, still sealed with the same keys and sequence.
+func TestPairWithNodeReopen(t *testing.T) {
+	needNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	server := newRendezvous(t, nil)
+	pend, err := pairing.Allocate(ctx, pairing.Options{Server: server, Lang: code.English, Hello: wire.Signal{Name: "Anna"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	events, wait := runNode(t, ctx, server, pend.Code().String(), "reopen")
+	pair, err := pend.Wait(ctx)
+	if err != nil {
+		t.Fatalf("Wait: %v", err)
+	}
+	defer pair.Close(wire.MoodHappy)
+	if ev := next(t, ctx, events); ev.Event != "paired" {
+		t.Fatalf("node: %+v", ev)
+	}
+	// a's signals go out while b's connection is being replaced.
+	sdp := "v=0\r\na=fingerprint:sha-256 AA:BB\r\n"
+	mid, idx := "0", uint16(0)
+	for _, s := range []wire.Signal{
+		{T: wire.SignalOffer, SDP: sdp},
+		{T: wire.SignalCand, Cand: "candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host", Mid: &mid, Idx: &idx},
+		{T: wire.SignalCandEnd},
+	} {
+		if err := pair.Send(ctx, s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var seen []string
+	for len(seen) < 5 {
+		ev := next(t, ctx, events)
+		switch ev.Event {
+		case "reopened":
+			seen = append(seen, "reopened")
+		case "signal":
+			seen = append(seen, ev.T)
+		default:
+			t.Fatalf("node: %+v (after %v)", ev, seen)
+		}
+	}
+	if want := []string{"reopened", "offer", "reopened", "cand", "cand-end"}; !slices.Equal(seen, want) {
+		t.Errorf("node saw %v, want %v", seen, want)
+	}
+	var got []string
+	for range 4 {
+		s, err := pair.Recv(ctx)
+		if err != nil {
+			t.Fatalf("Recv after %v: %v", got, err)
+		}
+		got = append(got, s.T)
+	}
+	if want := []string{"restart", "answer", "cand", "cand-end"}; !slices.Equal(got, want) {
+		t.Errorf("Go got %v, want %v", got, want)
+	}
+	if err := pair.Send(ctx, wire.Signal{T: wire.SignalBye, Reason: "done"}); err != nil {
+		t.Fatal(err)
+	}
+	if ev := next(t, ctx, events); ev.Event != "done" {
+		t.Errorf("node: %+v", ev)
+	}
+	if err := wait(); err != nil {
+		t.Errorf("node: %v", err)
 	}
 }
 

@@ -236,22 +236,21 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 	if pair.Peer.Path == wire.PathRelay {
 		policy = session.PolicyRelay
 	}
-	restarts := 0 // the session's default
-	if len(pair.Peer.ID) == 0 {
-		// A browser (its hello has no long-term key) answers one offer
-		// only; a restart would only cut a path that may yet recover.
-		restarts = -1
-	}
+	// A browser (its hello has no long-term key) asks for an ICE restart
+	// when its path goes (docs/protocol.md, section 5.1); the host restarts
+	// only then, so that a join page that answers one offer only (an older
+	// server's) never has its path cut while it may yet recover.
+	onRequest := len(pair.Peer.ID) == 0
 	sess, err := session.Connect(ctx, session.Config{
-		Role:            pair.Role,
-		Signaller:       pair,
-		ICEServers:      pair.ICEServers,
-		Policy:          policy,
-		BindingKey:      pair.Keys.Binding,
-		IncludeLoopback: loopback,
-		Logger:          log,
-		Restarts:        restarts,
-		TURNDial:        turnDial,
+		Role:             pair.Role,
+		Signaller:        pair,
+		ICEServers:       pair.ICEServers,
+		Policy:           policy,
+		BindingKey:       pair.Keys.Binding,
+		IncludeLoopback:  loopback,
+		Logger:           log,
+		RestartOnRequest: onRequest,
+		TURNDial:         turnDial,
 	})
 	if err != nil {
 		pair.Close(wire.MoodErrory)

@@ -25,6 +25,10 @@ import (
 // first, asks a with a "restart" signal. Only a offers, so two restarts can
 // never cross (no glare).
 //
+// With a browser peer (Config.RestartOnRequest) peer a never starts an
+// episode on its own: it waits for b's request, which the browser sends
+// sooner than a would notice, or for the path to come back by itself.
+//
 // Restarts are bounded: an episode makes at most Config.Restarts attempts,
 // each waiting restartAnswerTimeout for the answer and restartAttemptTimeout
 // for ICE to connect; then the session ends with ErrICEFailed, as it would
@@ -48,11 +52,24 @@ const (
 	// seconds after the path is back; 3 s resumes a transfer promptly and
 	// still leaves SCTP's backoff room on slow paths.
 	sctpRTOMax = 3 * time.Second
+	// restartRequestWait bounds how long peer a with RestartOnRequest waits
+	// for b's request after its path failed: b's mailbox connection may
+	// have died with the network, and b may take the server's whole grace
+	// to re-open it before it can ask.
+	restartRequestWait = wire.ReopenGrace + restartAnswerTimeout
+	// heartbeatInterval is how often peer a with RestartOnRequest sends a
+	// heartbeat on ctl. A browser cannot tell from ICE that its path stopped
+	// carrying data: after a NAT flush Chromium's consent checks went on
+	// passing for 15 s while nothing else arrived, and an unplugged path
+	// stayed "connected" for as long. A byte a second on the path is what
+	// it can watch (docs/protocol.md, section 5.1).
+	heartbeatInterval = time.Second
 )
 
 // restarter is the restart state of one Session.
 type restarter struct {
-	max int // attempts per episode; 0: restarts off
+	max       int  // attempts per episode; 0: restarts off
+	onRequest bool // peer a restarts only when b asks
 
 	lost    chan struct{} // cap 1: ICE reported the path failed
 	asked   chan struct{} // cap 1: peer b asked for a restart (peer a)
@@ -68,7 +85,7 @@ type restarter struct {
 	episode bool          // an episode runs; mu must be held
 }
 
-func newRestarter(n int) *restarter {
+func newRestarter(n int, onRequest bool) *restarter {
 	switch {
 	case n == 0:
 		n = defaultRestarts
@@ -76,14 +93,15 @@ func newRestarter(n int) *restarter {
 		n = 0
 	}
 	return &restarter{
-		max:     n,
-		lost:    make(chan struct{}, 1),
-		asked:   make(chan struct{}, 1),
-		answers: make(chan struct{}, 1),
-		offers:  make(chan struct{}, 1),
-		sigGone: make(chan struct{}),
-		pathCh:  make(chan struct{}),
-		iceCh:   make(chan struct{}),
+		max:       n,
+		onRequest: onRequest,
+		lost:      make(chan struct{}, 1),
+		asked:     make(chan struct{}, 1),
+		answers:   make(chan struct{}, 1),
+		offers:    make(chan struct{}, 1),
+		sigGone:   make(chan struct{}),
+		pathCh:    make(chan struct{}),
+		iceCh:     make(chan struct{}),
 	}
 }
 
@@ -164,6 +182,19 @@ func (s *Session) restartLoop() {
 		case <-s.rs.lost:
 			if s.iceConnected() {
 				continue // recovered on its own before we got here
+			}
+			if s.rs.onRequest {
+				asked, err := s.awaitRequest(restartRequestWait)
+				if err != nil {
+					if s.ctx.Err() == nil {
+						s.log.Warn("the path to the peer failed and the peer did not ask for an ICE restart", "err", err)
+						s.finish(fmt.Errorf("%w: %w", ErrICEFailed, err))
+					}
+					return
+				}
+				if !asked {
+					continue // the path came back by itself
+				}
 			}
 		case <-s.rs.asked:
 			// Peer b lost the path even if we still hear it: restart.
@@ -298,6 +329,59 @@ func (s *Session) restartAsAnswerer() error {
 			return s.ctx.Err()
 		}
 		t.Stop()
+	}
+}
+
+// heartbeatLoop sends a heartbeat (one zero byte) on the ctl channel every
+// heartbeatInterval once the binding is done, unless the last one is still
+// queued (the path is down: SCTP retransmits it when it is back). It is one
+// of the goroutines wg counts.
+func (s *Session) heartbeatLoop() {
+	defer s.wg.Done()
+	var ctl detached
+	select {
+	case ctl = <-s.boundCtl:
+	case <-s.ctx.Done():
+		return
+	}
+	t := time.NewTicker(heartbeatInterval)
+	defer t.Stop()
+	beat := []byte{0}
+	for {
+		select {
+		case <-t.C:
+		case <-s.ctx.Done():
+			return
+		}
+		if ctl.BufferedAmount() > 0 {
+			continue
+		}
+		if _, err := ctl.Write(beat); err != nil {
+			s.log.Debug("heartbeat stopped", "err", err)
+			return
+		}
+	}
+}
+
+// awaitRequest waits, at most d, for peer b's restart request (true) or for
+// ICE to connect again by itself (false).
+func (s *Session) awaitRequest(d time.Duration) (bool, error) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	for {
+		changed := s.iceChanged()
+		if s.iceConnected() {
+			return false, nil
+		}
+		select {
+		case <-s.rs.asked:
+			return true, nil
+		case <-changed:
+		case <-t.C:
+			return false, fmt.Errorf("no restart request within %s", d)
+		case <-s.ctx.Done():
+			return false, s.ctx.Err()
+		}
 	}
 }
 

@@ -96,3 +96,67 @@ func TestRestartOfferToOfferer(t *testing.T) {
 		t.Fatalf("a ended with %v, want ErrProtocol", sa.Err())
 	}
 }
+
+// ctlBeats reads heartbeats from the ctl channel of s (peer b keeps it
+// in boundCtl too) for d and counts them.
+func ctlBeats(t *testing.T, ctl detached, d time.Duration) int {
+	t.Helper()
+	_ = ctl.SetReadDeadline(time.Now().Add(d))
+	buf := make([]byte, 64)
+	n := 0
+	for {
+		m, err := ctl.Read(buf)
+		if err != nil {
+			return n
+		}
+		if m != 1 || buf[0] != 0 {
+			t.Errorf("ctl message %x, want a heartbeat (one zero byte)", buf[:m])
+		}
+		n++
+	}
+}
+
+// With a browser peer (RestartOnRequest) peer a sends a heartbeat on ctl
+// every second, which the browser watches for a silent loss, and restarts
+// ICE when asked; a Go peer, which does not read ctl after the binding,
+// gets no heartbeat.
+func TestRestartOnRequestHeartbeat(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cb, _, sigB := pairConfigs(Config{IncludeLoopback: true})
+	ca.RestartOnRequest = true
+	sa, sb := mustConnect(t, ctx, ca, cb)
+	ca2, cb2, _, _ := pairConfigs(Config{IncludeLoopback: true})
+	_, gb := mustConnect(t, ctx, ca2, cb2)
+
+	ctlB, ctlG := <-sb.boundCtl, <-gb.boundCtl
+	if n := ctlBeats(t, ctlB, 3*heartbeatInterval+heartbeatInterval/2); n < 3 {
+		t.Errorf("the browser's side got %d heartbeats in 3.5 intervals, want 3", n)
+	}
+	if n := ctlBeats(t, ctlG, 2*heartbeatInterval); n != 0 {
+		t.Errorf("a Go peer got %d heartbeats, want none", n)
+	}
+
+	changed := sa.PathChanged()
+	if err := sigB.Send(ctx, wire.Signal{T: wire.SignalRestart}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-changed:
+	case <-ctx.Done():
+		t.Fatalf("no restart after the request (a restarts %d)", sa.rs.restarts.Load())
+	}
+	if got := sa.rs.restarts.Load(); got != 1 {
+		t.Errorf("a made %d restart offers, want 1", got)
+	}
+	if err := sa.awaitICE(10 * time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := ctlBeats(t, ctlB, 2*heartbeatInterval); n == 0 {
+		t.Error("no heartbeat after the restart")
+	}
+	if sa.Err() != nil || sb.Err() != nil {
+		t.Fatalf("sessions ended: %v, %v", sa.Err(), sb.Err())
+	}
+}

@@ -104,6 +104,13 @@ type Config struct {
 	// negative means none: the session ends when its path fails, as it
 	// must with a peer that does not answer a second offer.
 	Restarts int
+	// RestartOnRequest makes peer a restart ICE only when peer b asks with
+	// a "restart" signal, never on its own: the browser client asks as soon
+	// as it sees its path go, and a join page that cannot answer a second
+	// offer never asks, so its path is not cut while it may yet recover.
+	// Peer a then waits up to restartRequestWait after its path failed for
+	// the request or for the path to come back. Ignored for peer b.
+	RestartOnRequest bool
 	// TURNDial opens the TCP and TLS connections to TURN servers: through
 	// a proxy, with a private CA for turns: (turndial.go). Nil means pion
 	// dials them directly and checks turns: against the system's roots.
@@ -213,6 +220,7 @@ type Session struct {
 	// Channels: the ctl channel once open, and the peer's channels waiting
 	// for Accept. closing is set by the reaper; after it nothing is queued.
 	ctlCh      chan detached
+	boundCtl   chan detached // the ctl channel after the binding, for heartbeatLoop
 	mu         sync.Mutex
 	closing    bool
 	accepted   []*Channel
@@ -341,8 +349,9 @@ func newSession(cfg Config) (*Session, error) {
 		outWake:    make(chan struct{}, 1),
 		descCh:     make(chan webrtc.SessionDescription, 1),
 		ctlCh:      make(chan detached, 1),
+		boundCtl:   make(chan detached, 1),
 		acceptWake: make(chan struct{}, 1),
-		rs:         newRestarter(cfg.Restarts),
+		rs:         newRestarter(cfg.Restarts, cfg.RestartOnRequest && cfg.Role == wire.RoleA),
 	}
 	s.localFP = cert.fp
 	s.linger = cfg.linger
@@ -387,6 +396,10 @@ func newSession(cfg Config) (*Session, error) {
 	go s.sendLoop()
 	go s.recvLoop()
 	go s.restartLoop()
+	if s.rs.onRequest {
+		s.wg.Add(1)
+		go s.heartbeatLoop()
+	}
 	go s.reap()
 	return s, nil
 }
@@ -438,6 +451,7 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 	if err := s.bind(ctx, ctl, key); err != nil {
 		return err
 	}
+	s.boundCtl <- ctl // cap 1, sent once
 	s.connected.Store(true)
 	p := s.Path()
 	s.log.Debug("session connected", "path", p.String())

@@ -125,7 +125,15 @@ async function join(input, { fromPath = false } = {}) {
   text('peer-name', pair.peer.name || t.host);
   let session;
   try {
-    session = await connect({ pair, RTCPeerConnection, signal });
+    session = await connect({
+      pair,
+      RTCPeerConnection,
+      signal,
+      window,
+      connection: navigator.connection,
+      online: () => navigator.onLine,
+      log: (m) => console.info(`direkt: ${m}`),
+    });
   } catch (e) {
     return fail(e.kind ?? 'other');
   }
@@ -135,6 +143,7 @@ async function join(input, { fromPath = false } = {}) {
   // once the host's relay candidate arrived: look again now and then.
   const poll = setInterval(async () => showPath(await session.refreshPath()), 2000);
   session.ondone(() => clearInterval(poll));
+  session.onlink = (state, info) => showLink(state, info, session);
   text('self-name', selfName);
   consultation = new Consultation({
     session,
@@ -145,6 +154,25 @@ async function join(input, { fromPath = false } = {}) {
   });
   setState('connected');
   render();
+}
+
+let linkTimer = null;
+/** showLink shows that the path is lost and being restored, then back. */
+function showLink(state, info, session) {
+  clearTimeout(linkTimer);
+  if (state === 'reconnecting') {
+    document.body.dataset.link = 'reconnecting';
+    text('link', t.reconnecting);
+    console.info(`direkt: path lost (${info.why}), reconnecting`);
+    return;
+  }
+  document.body.dataset.link = 'back';
+  text('link', t.reconnected);
+  console.info(`direkt: connected again after ${info.pause} ms`);
+  session.refreshPath().then(showPath);
+  linkTimer = setTimeout(() => {
+    if (document.body.dataset.link === 'back') document.body.dataset.link = 'up';
+  }, 4000);
 }
 
 function showPath(p) {
@@ -248,6 +276,7 @@ function again() {
   $('asks').replaceChildren();
   delete document.body.dataset.path;
   delete document.body.dataset.error;
+  delete document.body.dataset.link;
   history.replaceState(null, '', '/j/');
   $('code').value = '';
   setState('waiting');

@@ -73,18 +73,51 @@ export function mailboxURL(server) {
   return u.toString();
 }
 
-/** Mailbox is one WebSocket to the rendezvous mailbox, as a queue of checked frames. */
+// Re-opening (docs/protocol.md, section 3.1). The claim asks for a reopen
+// token; once paired, a WebSocket that closes under us is dialled again
+// with backoff, and "reopen" takes our place in the mailbox again: the
+// server re-sends the messages we did not get, we re-send the bodies it
+// did not get, so each arrives once and in order. A browser cannot ping
+// its WebSocket, so a connection that died silently (an address that went
+// away) is found by the session instead, which calls reopen itself.
+export const REOPEN_GRACE = 60_000; // the server's grace for an absent side
+const REOPEN_BACKOFF_MIN = 250;
+const REOPEN_BACKOFF_MAX = 4_000;
+const REOPEN_DIAL_TIMEOUT = 10_000;
+
+/**
+ * Mailbox is the connection to one rendezvous mailbox, as a queue of checked
+ * frames. Once paired with a reopen token it outlives its WebSocket.
+ */
 export class Mailbox {
   #ws;
+  #url;
+  #WS;
   #queue = [];
   #waiters = [];
   #err = null;
   #closed = false;
+  #ended = false; // the server ended the mailbox (closed or error frame)
+  #id = null; // mailbox id, from claimed
+  #token = null; // reopen token, from paired
+  #received = 0; // message frames received, over all connections
+  #sent = []; // every body added, for re-sending after a reopen
+  #down = false; // no usable WebSocket: bodies wait in #sent
+  #reopening = null; // the running reopen, a Promise
+  #pending = null; // the WebSocket a reopen attempt dials
+  /** onconnection(up) is told when the WebSocket goes down and when it is back. */
+  onconnection = null;
 
-  constructor(ws) {
+  constructor(ws, url = null, WS = null) {
     this.#ws = ws;
+    this.#url = url;
+    this.#WS = WS;
+    this.#attach(ws);
+  }
+
+  #attach(ws) {
     ws.onmessage = (ev) => {
-      if (this.#err) return;
+      if (ws !== this.#ws || this.#err) return;
       let f;
       try {
         f = w.parseServerFrame(ev.data);
@@ -98,11 +131,37 @@ export class Mailbox {
         ws.close();
         return;
       }
+      if (f.type === 'paired' && f.token) this.#token = f.token;
+      if (f.type === 'message') this.#received++;
+      if (f.type === 'closed' || f.type === 'error') this.#ended = true;
       this.#queue.push(f);
       this.#wake();
     };
-    ws.onclose = () => this.#fail(new PairingError(this.#closed ? 'closed' : 'peer-gone', 'the mailbox connection closed'));
-    ws.onerror = () => this.#fail(new PairingError('unreachable', 'cannot reach the rendezvous server'));
+    ws.onclose = () => {
+      if (ws === this.#ws) this.#lost(new PairingError(this.#closed ? 'closed' : 'peer-gone', 'the mailbox connection closed'));
+    };
+    ws.onerror = () => {
+      if (ws === this.#ws) this.#lost(new PairingError('unreachable', 'cannot reach the rendezvous server'));
+    };
+  }
+
+  /** reopenable says whether a lost connection can be re-opened. */
+  get reopenable() {
+    return !!(this.#token && this.#id && this.#url && this.#WS) && !this.#closed && !this.#ended && !this.#err;
+  }
+
+  /** up says whether the WebSocket is usable (not being re-opened). */
+  get up() {
+    return !this.#down && !this.#err;
+  }
+
+  #lost(err) {
+    if (this.#down) return; // a reopen runs already
+    if (!this.reopenable) {
+      this.#fail(err);
+      return;
+    }
+    this.reopen().catch(() => {}); // a failure ends the mailbox (#fail)
   }
 
   /**
@@ -118,7 +177,7 @@ export class Mailbox {
     } catch (e) {
       throw new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
     }
-    const mb = new Mailbox(ws);
+    const mb = new Mailbox(ws, url, WS);
     try {
       await new Promise((resolve, reject) => {
         const stop = () => reject(new PairingError('closed', 'pairing aborted'));
@@ -186,11 +245,14 @@ export class Mailbox {
     throw new PairingError('tampered', `unexpected ${f.type} frame`);
   }
 
-  /** claim claims nameplate as side b and returns the mailbox id (sid). */
+  /** claim claims nameplate as side b (asking for a reopen token) and returns the mailbox id (sid). */
   async claim(nameplate, signal) {
-    this.send(w.claimFrame(nameplate));
+    this.send(w.claimFrame(nameplate, true));
     const f = await this.#next(signal);
-    if (f.type === 'claimed') return f.mailbox;
+    if (f.type === 'claimed') {
+      this.#id = f.mailbox;
+      return f.mailbox;
+    }
     if (f.type === 'error') throw serverError(f);
     throw new PairingError('tampered', `${f.type} frame in reply to claim`);
   }
@@ -200,8 +262,122 @@ export class Mailbox {
     this.#ws.send(text);
   }
 
+  /** add delivers body to the other side; while the connection is down it waits for the reopen. */
   add(body) {
-    this.send(w.addFrame(body));
+    if (this.#err) throw this.#err;
+    if (this.#closed) throw new PairingError('closed', 'the mailbox is closed');
+    if (this.#sent.length >= w.MAX_BODIES) throw new PairingError('refused', `no more than ${w.MAX_BODIES} signalling messages per side`);
+    const frame = w.addFrame(body);
+    this.#sent.push(body);
+    if (!this.#down) this.#ws.send(frame);
+  }
+
+  /**
+   * reopen replaces the WebSocket by a fresh one that re-opens the mailbox
+   * (section 3.1), dialling with backoff for as long as the server's grace
+   * lasts. Calls while one runs share it. It rejects, and the mailbox ends,
+   * when the server refuses or the grace is over.
+   */
+  reopen() {
+    if (!this.reopenable) return Promise.reject(this.#err ?? new PairingError('closed', 'the mailbox cannot be re-opened'));
+    this.#reopening ??= this.#reopenLoop().finally(() => (this.#reopening = null));
+    return this.#reopening;
+  }
+
+  async #reopenLoop() {
+    const old = this.#ws;
+    this.#down = true;
+    this.onconnection?.(false);
+    old.onmessage = old.onclose = old.onerror = null;
+    try {
+      old.close(); // to the server a drop: the mailbox waits for us
+    } catch {
+      // gone already
+    }
+    const deadline = Date.now() + REOPEN_GRACE;
+    let backoff = REOPEN_BACKOFF_MIN;
+    for (;;) {
+      if (this.#closed) throw new PairingError('closed', 'the mailbox is closed');
+      let err;
+      try {
+        await this.#reopenOnce(Math.min(REOPEN_DIAL_TIMEOUT, deadline - Date.now()));
+        this.onconnection?.(true);
+        return;
+      } catch (e) {
+        err = e;
+      }
+      const final = err.kind !== 'unreachable' && !(err.kind === 'refused' && err.serverKind === 'rate-limited');
+      const wait = Math.min(backoff, deadline - Date.now());
+      if (final || wait <= 0 || this.#closed) {
+        this.#fail(final ? err : new PairingError('unreachable', 'the rendezvous server could not be reached again', { cause: err }));
+        throw this.#err;
+      }
+      await new Promise((r) => setTimeout(r, wait));
+      backoff = Math.min(2 * backoff, REOPEN_BACKOFF_MAX);
+    }
+  }
+
+  /** reopenOnce makes one attempt: dial, welcome, reopen, reopened, re-send. */
+  #reopenOnce(timeout) {
+    return new Promise((resolve, reject) => {
+      let ws;
+      try {
+        ws = new this.#WS(this.#url, w.SUBPROTOCOL);
+      } catch (e) {
+        reject(new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e }));
+        return;
+      }
+      this.#pending = ws;
+      let welcomed = false;
+      const timer = setTimeout(() => done(new PairingError('unreachable', 'the mailbox was not re-opened in time')), Math.max(timeout, 0));
+      const done = (err) => {
+        clearTimeout(timer);
+        if (this.#pending === ws) this.#pending = null;
+        if (!err) return resolve();
+        ws.onopen = ws.onmessage = ws.onclose = ws.onerror = null;
+        try {
+          ws.close();
+        } catch {
+          // never opened
+        }
+        reject(err);
+      };
+      ws.onerror = ws.onclose = () => done(new PairingError('unreachable', 'cannot reach the rendezvous server'));
+      ws.onopen = () => {
+        if (ws.protocol !== w.SUBPROTOCOL) done(new PairingError('tampered', 'the server does not speak direkt.v1'));
+      };
+      ws.onmessage = (ev) => {
+        let f;
+        try {
+          f = w.parseServerFrame(ev.data);
+        } catch (e) {
+          return done(new PairingError('tampered', `mailbox: ${e.message}`, { cause: e }));
+        }
+        if (this.#closed) return done(new PairingError('closed', 'the mailbox is closed'));
+        if (!welcomed) {
+          if (f.type !== 'welcome' || f.version !== 1) return done(new PairingError('tampered', `expected welcome, got ${f.type}`));
+          welcomed = true;
+          ws.send(w.reopenFrame(this.#id, this.#token, this.#received));
+          return;
+        }
+        if (f.type === 'error') {
+          // The mailbox ended (the grace ran out, or it expired): no more
+          // signalling, but the session's path may be fine.
+          const e = f.kind === 'unknown-mailbox' ? new PairingError('expired', 'the mailbox is gone') : serverError(f);
+          e.serverKind = f.kind;
+          return done(e);
+        }
+        if (f.type !== 'reopened') return done(new PairingError('tampered', `${f.type} frame in reply to reopen`));
+        if (f.received > this.#sent.length) return done(new PairingError('tampered', `the server claims ${f.received} bodies, ${this.#sent.length} were added`));
+        // In order: what the server lacks, before anything new (add
+        // writes to this WebSocket only from here on).
+        for (const body of this.#sent.slice(f.received)) ws.send(w.addFrame(body));
+        this.#ws = ws;
+        this.#attach(ws);
+        this.#down = false;
+        done(null);
+      };
+    });
   }
 
   /** close leaves the mailbox with mood and closes the WebSocket. It is idempotent. */
@@ -209,11 +385,16 @@ export class Mailbox {
     if (this.#closed) return;
     this.#closed = true;
     try {
-      if (!this.#err && this.#ws.readyState === 1) this.#ws.send(w.closeFrame(mood));
+      if (!this.#err && !this.#down && this.#ws.readyState === 1) this.#ws.send(w.closeFrame(mood));
     } catch {
       // the connection is going anyway
     }
     this.#ws.close(1000);
+    if (this.#pending) {
+      this.#pending.onopen = this.#pending.onmessage = this.#pending.onclose = this.#pending.onerror = null;
+      this.#pending.close();
+      this.#pending = null;
+    }
   }
 }
 
@@ -363,6 +544,16 @@ export class Pair {
     } finally {
       this.#reading = false;
     }
+  }
+
+  /** reopen re-opens the mailbox on a fresh WebSocket (Mailbox.reopen). */
+  reopen() {
+    return this.#mb.reopen();
+  }
+
+  /** mailboxUp says whether the mailbox's WebSocket is usable. */
+  get mailboxUp() {
+    return this.#mb.up;
   }
 
   /** close leaves the mailbox with mood (happy, scary, lonely, errory). */

@@ -3,8 +3,11 @@
 // the answer and trickle candidates go back as sealed signals; the
 // negotiated "ctl" channel (id 0) carries the channel-binding proofs: ours
 // first, then the host's is checked. Only then is the session connected.
+// Afterwards a lost path is brought back by an ICE restart (restart.js):
+// the host sends a new offer, which is answered like the first.
 
 import { equal, fromHex } from './bytes.js';
+import { pairActivity, POLL, Reconnector, SILENT } from './restart.js';
 import { bindingProof } from './wire.js';
 
 /** SessionError is why a session could not be set up or ended: kind "no-path", "binding", "tampered", "peer-gone", "closed". */
@@ -95,6 +98,10 @@ export class Session {
   #abort = new AbortController();
   /** @type {Set<string>} the host's relay candidates, "ip:port" */
   relays = new Set();
+  /** @type {Reconnector|null} restarts after connect; its state is the link's */
+  reconnector = null;
+  /** onlink(state, info) is told "reconnecting", "up" (info.pause in ms) and "failed". */
+  onlink = null;
 
   constructor(pc, pair) {
     this.#pc = pc;
@@ -163,6 +170,7 @@ export class Session {
     if (this.#done) return;
     this.#done = true;
     this.err = err;
+    this.reconnector?.close();
     this.#abort.abort();
     try {
       this.#pc.close();
@@ -192,6 +200,10 @@ export class Session {
  * @param {import('./pairing.js').Pair} o.pair
  * @param {typeof RTCPeerConnection} o.RTCPeerConnection
  * @param {AbortSignal} [o.signal]
+ * @param {EventTarget} [o.window] where "online" and "offline" are reported (window)
+ * @param {EventTarget & {type?: string}} [o.connection] navigator.connection, where the browser has it
+ * @param {() => boolean} [o.online] navigator.onLine
+ * @param {(msg: string) => void} [o.log] how restarts went, for the browser's console
  */
 export async function connect(o) {
   const { pair } = o;
@@ -222,6 +234,18 @@ export async function connect(o) {
   let fpA = null;
   let remoteSet = false;
   const pending = [];
+  // answer applies an offer and sends the answer, then the candidates
+  // gathered meanwhile.
+  const answer = async (sdp) => {
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    remoteSet = true;
+    for (const c of pending.splice(0)) addCandidate(c);
+    const a = await pc.createAnswer();
+    await pc.setLocalDescription(a);
+    sendSignal({ t: 'answer', sdp: pc.localDescription.sdp });
+    described = true;
+    for (const h of held.splice(0)) sendSignal(h);
+  };
   const addCandidate = (init) => pc.addIceCandidate(init).catch(() => {}); // one bad line must not end the session
 
   // Signalling: the offer, then candidates, until the session ends.
@@ -239,21 +263,14 @@ export async function connect(o) {
       }
       switch (sig.t) {
         case 'offer': {
-          if (remoteSet) break; // renegotiation is not part of the protocol
-          fpA = sdpFingerprint(sig.sdp);
-          for (const line of sig.sdp.split(/\r?\n/)) {
-            const ra = line.startsWith('a=candidate:') ? relayAddress(line) : null;
-            if (ra && s.relays.size < 64) s.relays.add(ra);
-          }
-          if (!fpA) throw new SessionError('tampered', 'the offer has no SHA-256 DTLS fingerprint');
-          await pc.setRemoteDescription({ type: 'offer', sdp: sig.sdp });
-          remoteSet = true;
-          for (const c of pending.splice(0)) addCandidate(c);
-          const answer = await pc.createAnswer();
-          await pc.setLocalDescription(answer);
-          sendSignal({ t: 'answer', sdp: pc.localDescription.sdp });
-          described = true;
-          for (const h of held.splice(0)) sendSignal(h);
+          fpA = checkOffer(sig.sdp, fpA, s.relays);
+          // A second offer is an ICE restart (section 5.1): new ICE
+          // credentials, the same DTLS certificate. Our new candidates
+          // wait for the answer, as at first.
+          const restart = remoteSet;
+          described = false;
+          await answer(sig.sdp);
+          if (restart) s.reconnector?.offered();
           break;
         }
         case 'cand': {
@@ -279,7 +296,9 @@ export async function connect(o) {
   const failed = new Promise((_, reject) => {
     s.ondone((err) => reject(err ?? new SessionError('closed', 'session closed')));
     pc.onconnectionstatechange = () => {
-      if (pc.connectionState === 'failed') s.finish(new SessionError('no-path', 'no connection path to the other side'));
+      if (pc.connectionState !== 'failed') return;
+      if (s.reconnector) s.reconnector.lost('failed');
+      else s.finish(new SessionError('no-path', 'no connection path to the other side'));
     };
   });
   failed.catch(() => {});
@@ -306,11 +325,11 @@ export async function connect(o) {
     if (!(got instanceof ArrayBuffer) || !equal(new Uint8Array(got), want)) {
       throw new SessionError('binding', 'the channel binding failed: someone is in the middle');
     }
-    ctl.onmessage = null;
     // The ctl channel lives as long as the SCTP association: when the host
     // closes the connection, it closes.
     ctl.onclose = () => s.finish(new SessionError('peer-gone', 'the connection closed'));
     s.path = (await pathOf(pc, s.relays)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
+    watch(s, pc, pair, o, ctl);
     return s;
   } catch (e) {
     s.finish(e);
@@ -319,6 +338,127 @@ export async function connect(o) {
     clearTimeout(timeout);
     o.signal?.removeEventListener('abort', stop);
   }
+}
+
+/**
+ * checkOffer checks an offer's DTLS fingerprint against the first offer's
+ * (a restart keeps the certificate: a new one would be someone else), notes
+ * the host's relay addresses, and returns the fingerprint.
+ */
+function checkOffer(sdp, fpA, relays) {
+  const fp = sdpFingerprint(sdp);
+  if (!fp) throw new SessionError('tampered', 'the offer has no SHA-256 DTLS fingerprint');
+  if (fpA && !equal(fp, fpA)) throw new SessionError('tampered', 'a restart offer with another DTLS certificate');
+  for (const line of sdp.split(/\r?\n/)) {
+    const ra = line.startsWith('a=candidate:') ? relayAddress(line) : null;
+    if (ra && relays.size < 64) relays.add(ra);
+  }
+  return fp;
+}
+
+/**
+ * watch starts restarting after connect: ICE and the browser report a lost
+ * path or a changed network (o.window: online/offline events, o.connection:
+ * navigator.connection), and the Reconnector re-opens the mailbox and asks
+ * the host for a restart.
+ */
+function watch(s, pc, pair, o, ctl) {
+  let counts = new Map(); // bytes received by candidate pair, at the last poll
+  let gen = 0; // episodes begun: a poll that straddles one proves nothing
+  let heard = Date.now(); // when data last arrived
+  const win = o.window ?? null;
+  const conn = o.connection ?? null;
+  const rc = new Reconnector({
+    reopen: () => pair.reopen(),
+    mailboxUp: () => pair.mailboxUp,
+    ask: () => {
+      try {
+        pair.send({ t: 'restart' });
+      } catch {
+        // the mailbox is gone: the path may still come back by itself
+      }
+    },
+    online: () => o.online?.() ?? true,
+    log: o.log,
+    onstate: (state, info) => {
+      // Data in flight when the path went proves nothing: what counts
+      // arrives after this report.
+      if (state === 'reconnecting') {
+        counts = new Map();
+        gen++;
+      }
+      if (state === 'failed') {
+        s.finish(new SessionError('no-path', 'the connection was lost and could not be restored'));
+        return;
+      }
+      s.onlink?.(state, info);
+    },
+  });
+  const alive = () => {
+    heard = Date.now();
+    if (o.online?.() ?? true) rc.up();
+  };
+  // The host's heartbeat on ctl (one byte a second, section 5.1) says that
+  // it restarts ICE when asked, and that the path carries data. A host that
+  // sends none does not restart: then a failed path ends the session, as
+  // before.
+  ctl.onmessage = () => {
+    if (!s.reconnector) {
+      s.reconnector = rc;
+      o.log?.('the host restarts ICE when asked');
+    }
+    alive();
+  };
+  pc.oniceconnectionstatechange = () => {
+    const st = pc.iceConnectionState;
+    o.log?.(`ICE ${st}`);
+    if (!s.reconnector) return;
+    if (st === 'disconnected' || st === 'failed') rc.lost(`ice-${st}`);
+  };
+  // A silent loss: no heartbeat and no other data from the host any more
+  // (Chromium's ICE may stay "connected" for many seconds, and its checks
+  // may still pass). The way back: data arrives again, on the old pair or
+  // a new one. During a long transfer the heartbeat may wait behind file
+  // data, so the bytes on the selected pair count too.
+  let polling = false;
+  const poll = setInterval(async () => {
+    if (polling || !s.reconnector) return;
+    polling = true;
+    const g = gen;
+    try {
+      const r = pairActivity((await pc.getStats()).values(), counts);
+      if (g !== gen) return;
+      counts = r.counts;
+      if (r.active) alive();
+      else if (Date.now() - heard > SILENT) rc.lost('silent');
+    } catch {
+      // closed meanwhile
+    } finally {
+      polling = false;
+    }
+  }, POLL);
+  const lost = (why) => s.reconnector && rc.lost(why);
+  const offline = () => lost('offline');
+  // Online again while data flows: the path in use works, a restart would
+  // only interrupt it.
+  const online = () => s.reconnector && !(rc.state === 'up' && Date.now() - heard < 2 * POLL + 1000) && rc.network('online');
+  let type = conn?.type;
+  const change = () => {
+    // Estimates (downlink, rtt) change all the time; only a new kind of
+    // connection (where the browser tells it) is a new network.
+    if (conn.type === type) return;
+    type = conn.type;
+    if (s.reconnector) rc.network('connection-change');
+  };
+  win?.addEventListener('offline', offline);
+  win?.addEventListener('online', online);
+  conn?.addEventListener?.('change', change);
+  s.ondone(() => {
+    clearInterval(poll);
+    win?.removeEventListener('offline', offline);
+    win?.removeEventListener('online', online);
+    conn?.removeEventListener?.('change', change);
+  });
 }
 
 // A channel that arrives before anyone listens keeps what it receives: a

@@ -16,6 +16,8 @@ export const SUBPROTOCOL = 'direkt.v1';
 export const MAX_FRAME = 64 << 10;
 export const MAX_BODY = 16 << 10;
 export const MAILBOX_ID_SIZE = 16;
+export const REOPEN_TOKEN_SIZE = 32;
+export const MAX_BODIES = 64; // bodies each side may add to a mailbox
 export const MAX_TEXT = 1024;
 export const MAX_ICE_SERVERS = 16;
 export const MAX_URL = 512;
@@ -150,6 +152,16 @@ export function parseServerFrame(text) {
       const ttl = v.ttl ?? 0;
       if (!Number.isInteger(ttl) || ttl < 0) throw bad('ttl');
       f.ttl = ttl;
+      if (v.token !== undefined && v.token !== null) {
+        f.token = optBase64(v.token, 'token');
+        if (f.token.length !== REOPEN_TOKEN_SIZE) throw bad(`token of ${f.token.length} bytes`);
+      }
+      break;
+    }
+    case 'reopened': {
+      const n = v.received ?? 0;
+      if (!Number.isInteger(n) || n < 0 || n > MAX_BODIES) throw bad('received');
+      f.received = n;
       break;
     }
     case 'message':
@@ -173,10 +185,21 @@ export function parseServerFrame(text) {
   return f;
 }
 
-/** claimFrame, addFrame and closeFrame are the client's mailbox frames. */
-export function claimFrame(nameplate) {
+/**
+ * claimFrame, reopenFrame, addFrame and closeFrame are the client's mailbox
+ * frames. A claim with reopen asks for a reopen token (section 3.1).
+ */
+export function claimFrame(nameplate, reopen = false) {
   if (!validNameplate(nameplate)) throw malformed('claim nameplate');
-  return JSON.stringify({ type: 'claim', nameplate });
+  return JSON.stringify(reopen ? { type: 'claim', nameplate, reopen: true } : { type: 'claim', nameplate });
+}
+export function reopenFrame(mailbox, token, received) {
+  if (mailbox.length !== MAILBOX_ID_SIZE) throw malformed('reopen mailbox');
+  if (token.length !== REOPEN_TOKEN_SIZE) throw malformed('reopen token');
+  if (!Number.isInteger(received) || received < 0 || received > MAX_BODIES) throw malformed('reopen received');
+  const f = { type: 'reopen', mailbox: toBase64(mailbox), token: toBase64(token) };
+  if (received) f.received = received;
+  return JSON.stringify(f);
 }
 export function addFrame(body) {
   if (body.length === 0) throw malformed('empty body');
@@ -304,7 +327,7 @@ export function bindingProof(kbind, role, fpA, fpB) {
 
 // --- signals (section 4.3) ---
 
-const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof'];
+const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof', 'restart'];
 
 /**
  * validateSignal checks a decoded signal as wire.Signal.Validate does, looking
@@ -342,6 +365,7 @@ export function validateSignal(s) {
       }
       break;
     case 'cand-end':
+    case 'restart': // section 5.1: b asks a to restart ICE; no fields
       break;
     case 'bye':
       if (!optString(s.reason)) throw malformed('bye reason');

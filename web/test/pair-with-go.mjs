@@ -10,14 +10,17 @@
 //
 // Script: after pairing, a sends offer, cand, cand-end; b answers with
 // answer (sdp "echo:" + the offer's sdp), the same cand, cand-end, then
-// closes the mailbox happily.
+// closes the mailbox happily. With a third argument "reopen", b first drops
+// its WebSocket and re-opens the mailbox on a new one (docs/protocol.md,
+// section 3.1), sending "restart" while it is down, and drops it again
+// after the offer: {"event":"reopened"} each time.
 
 import WebSocket from 'ws';
 import { Codes } from '../src/code.js';
 import { claim, PairingError } from '../src/pairing.js';
 import { lists } from './helpers.mjs';
 
-const [server, input] = process.argv.slice(2);
+const [server, input, mode] = process.argv.slice(2);
 const out = (o) => process.stdout.write(JSON.stringify(o) + '\n');
 const codes = new Codes(lists());
 const signal = AbortSignal.timeout(20_000);
@@ -39,11 +42,21 @@ try {
     peer: { name: pair.peer.name ?? '', app: pair.peer.app ?? '', path: pair.peer.path ?? '' },
     ice_servers: pair.iceServers.length,
   });
+  const reopen = async () => {
+    await pair.reopen();
+    out({ event: 'reopened' });
+  };
+  if (mode === 'reopen') {
+    const p = reopen();
+    pair.send({ t: 'restart' }); // waits for the new WebSocket
+    await p;
+  }
   const got = [];
   while (got.length < 3) {
     const s = await pair.recv(signal);
     out({ event: 'signal', t: s.t });
     got.push(s);
+    if (mode === 'reopen' && got.length === 1) await reopen();
   }
   const [offer, cand, end] = got;
   if (offer.t !== 'offer' || cand.t !== 'cand' || end.t !== 'cand-end') throw new Error(`unexpected script: ${got.map((s) => s.t)}`);
