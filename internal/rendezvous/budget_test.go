@@ -164,7 +164,7 @@ func TestBudgetQueuedBytes(t *testing.T) {
 		}
 		switch {
 		case err == nil || !errors.Is(err, mailbox.ErrRateLimited):
-			// Its 64 bodies fit.
+			// All its bodies fit.
 		default:
 			expectBusy(t, err, fmt.Sprintf("attacker %d", i))
 			refusedBusy = true

@@ -15,7 +15,7 @@ const (
 	// MaxBody is the largest decoded body of an "add" frame.
 	MaxBody = 16 << 10
 	// MaxBodiesPerSide is how many bodies one side may add to a mailbox.
-	MaxBodiesPerSide = 64
+	MaxBodiesPerSide = 256
 )
 
 // Mailbox frame types, client to server.
