@@ -107,3 +107,11 @@ func jsonLen(s string) int {
 	}
 	return n
 }
+
+// Shares returns both sides' shares of the transcript, as the Snapshot
+// would, without copying the transcript.
+func (c *Consultation) Shares() (host, client Share) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.shares[Host-1], c.shares[Client-1]
+}
