@@ -250,3 +250,36 @@ func FuzzWithin(f *testing.F) {
 		checkWithin(t, r, limits{payload: 48 << 10, pdf: 64 << 10})
 	})
 }
+
+// BenchmarkSaveFullShares is the slowest record a consultation can make
+// within its shares: each side's 6 MiB of chat, as "<" (the largest JSON)
+// or as one-character lines (the largest PDF).
+func BenchmarkSaveFullShares(b *testing.B) {
+	for _, bc := range []struct {
+		name, text string
+		messages   int
+	}{
+		{"angle brackets", strings.Repeat("<", 4000), 260},
+		{"line breaks", strings.Repeat("a\n", 2000), 136},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			r := hostile("x", 1, 0)
+			for i := range bc.messages {
+				at := t0.Add(time.Duration(i) * time.Second)
+				r.Chat = append(r.Chat,
+					Chat{From: "client", Name: strings.Repeat("<", 100), Text: bc.text, At: at},
+					Chat{From: "host", Name: "Anna", Text: bc.text, At: at})
+			}
+			b.ReportAllocs()
+			var p, doc []byte
+			for b.Loop() {
+				var err error
+				if _, p, doc, err = within(r, saveLimits); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(len(p)), "json-bytes")
+			b.ReportMetric(float64(len(doc)), "pdf-bytes")
+		})
+	}
+}
