@@ -73,7 +73,7 @@ type Config struct {
 
 // Event is something the CLI reports.
 type Event struct {
-	// Kind is "code", "connected", "ended" or "calling".
+	// Kind is "code", "connected", "ended", "calling" or "transcript".
 	Kind string
 	// Code and JoinURL: kind code.
 	Code, JoinURL string
@@ -82,6 +82,8 @@ type Event struct {
 	Phrase string
 	Peer   string
 	// Reason and Record: kind ended (Record is the record's id, if any).
+	// Reason, kind transcript: a side's share of the transcript is nearly
+	// full, or the other side's messages are being cut (one sentence).
 	Reason string
 	Record string
 }
@@ -307,6 +309,7 @@ func (b *base) follow(ctx context.Context, l *live) {
 	// The consultation may have changed between connect and this
 	// subscription (an answer, a chat): the console must hear of it.
 	b.notify()
+	var warned warnings
 	for {
 		select {
 		case _, ok := <-changed:
@@ -314,6 +317,8 @@ func (b *base) follow(ctx context.Context, l *live) {
 				changed = nil // closed with fctx: ctx.Done is ready too
 			}
 			b.notify()
+			hs, cs := l.cons.Shares()
+			b.warnShares(hs, cs, &warned)
 			continue
 		case <-l.cons.Done():
 		case <-ctx.Done():
@@ -332,6 +337,27 @@ func (b *base) follow(ctx context.Context, l *live) {
 	b.endReason = endReason(snap)
 	b.mu.Unlock()
 	b.notify()
+}
+
+// warnings are the transcript warnings already given, by side: nearly
+// full, and cutting.
+type warnings struct{ full, cut [2]bool }
+
+// warnShares tells OnEvent once per side when its share of the transcript
+// is nearly full and when the other side starts cutting it; the console
+// shows the same from State.Shares.
+func (b *base) warnShares(host, client consult.Share, w *warnings) {
+	for i, sh := range []consult.Share{host, client} {
+		who := [2]string{"the adviser's", "the client's"}[i]
+		if sh.Warn() && !w.full[i] {
+			w.full[i] = true
+			b.cfg.OnEvent(Event{Kind: "transcript", Reason: fmt.Sprintf("%s messages fill %d %% of the %d MiB they may take in the record", who, sh.Used*100/sh.Max, sh.Max>>20)})
+		}
+		if sh.Cut > 0 && !w.cut[i] {
+			w.cut[i] = true
+			b.cfg.OnEvent(Event{Kind: "transcript", Reason: fmt.Sprintf("%s share of the transcript is full: %s further messages are not kept or recorded", who, who)})
+		}
+	}
 }
 
 func endReason(s consult.Snapshot) string {
@@ -379,6 +405,14 @@ func (b *base) state() console.State {
 	}
 	st.Peer = &peer
 	st.Recording = snap.Recording
+	for _, sh := range []struct {
+		from string
+		s    consult.Share
+	}{{"host", snap.HostShare}, {"client", snap.ClientShare}} {
+		if sh.s.Warn() {
+			st.Shares = append(st.Shares, console.Share{From: sh.from, Used: sh.s.Used, Max: sh.s.Max, Cut: sh.s.Cut, CutBytes: sh.s.CutBytes, CutSince: sh.s.CutSince.UTC()})
+		}
+	}
 	names := map[consult.Role]string{snap.Self.Role: b.cfg.Name, snap.Peer.Role: snap.Peer.Name}
 	for _, m := range snap.Chat {
 		st.Chat = append(st.Chat, console.ChatMessage{ID: m.ID, From: m.From.String(), Name: names[m.From], Text: m.Text, At: m.At.UTC()})

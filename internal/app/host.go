@@ -270,6 +270,16 @@ func (h *Host) writeRecord(l *live) (record.Info, bool) {
 	for _, a := range snap.Asks {
 		r.Consents = append(r.Consents, record.Consent{ID: a.ID, What: a.What, Detail: a.Name, State: string(a.State), AskedAt: a.AskedAt, AnsweredAt: a.AnsweredAt})
 	}
+	// Messages cut because a side's share of the transcript was full: the
+	// record says so (Save may cut more, and says that too).
+	for _, sh := range []struct {
+		from string
+		s    consult.Share
+	}{{"host", snap.HostShare}, {"client", snap.ClientShare}} {
+		if sh.s.Cut > 0 {
+			r.Cut = append(r.Cut, record.Cut{From: sh.from, What: "chat", Count: sh.s.Cut, Bytes: sh.s.CutBytes, Since: sh.s.CutSince})
+		}
+	}
 	info, err := h.store.Save(r, h.cfg.Key)
 	if err != nil {
 		h.log.Error("consultation record not written", "err", err)

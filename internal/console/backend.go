@@ -98,6 +98,9 @@ type State struct {
 	Asks []Ask `json:"asks,omitempty"`
 	// Files are the files of this consultation, both directions.
 	Files []File `json:"files,omitempty"`
+	// Shares are the sides' shares of the transcript that need a warning:
+	// at least 80 % full, or (the other side's) being cut; empty otherwise.
+	Shares []Share `json:"shares,omitempty"`
 	// Notes are the adviser's notes (host).
 	Notes string `json:"notes,omitempty"`
 	// Record is the record written when the consultation ended.
@@ -138,6 +141,23 @@ type ChatMessage struct {
 	Name string    `json:"name"`
 	Text string    `json:"text"`
 	At   time.Time `json:"at"`
+}
+
+// Share is one side's share of the transcript: each side's chat messages may
+// add at most Max bytes to the record (docs/consult.md, "Limits of the
+// transcript and the record").
+type Share struct {
+	// From is "host" or "client".
+	From string `json:"from"`
+	// Used is what the side's messages add to the record so far.
+	Used int `json:"used"`
+	Max  int `json:"max"`
+	// Cut is how many of the other side's messages were neither kept nor
+	// recorded because its share was full; CutBytes their text's bytes,
+	// CutSince when the first came.
+	Cut      int       `json:"cut,omitempty"`
+	CutBytes int64     `json:"cut_bytes,omitempty"`
+	CutSince time.Time `json:"cut_since,omitzero"`
 }
 
 // Ask is a consent request and its answer.

@@ -182,6 +182,24 @@ func TestUIHost(t *testing.T) {
 		t.Errorf("chat text %q: must be shown as text", got)
 	}
 
+	// The client's share of the transcript fills up, then is cut: the
+	// adviser sees a warning, then what was cut.
+	if !evalBool(t, ctx, `document.querySelector('[data-testid="shares"]').hidden`) {
+		t.Error("share warning shown before any share is nearly full")
+	}
+	b.setState(func(st *State) { st.Shares = []Share{{From: "client", Used: 5_100_000, Max: 6 << 20}} })
+	within(t, ctx, "share warning", chromedp.WaitVisible(chromedp.CSS(`[data-testid="share"][data-from="client"][data-cut="0"]`)))
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="share"]').textContent`); !strings.Contains(got, "81 %") {
+		t.Errorf("share warning %q", got)
+	}
+	b.setState(func(st *State) {
+		st.Shares = []Share{{From: "client", Used: 6_200_000, Max: 6 << 20, Cut: 12, CutBytes: 48_000, CutSince: time.Now()}}
+	})
+	within(t, ctx, "share cut", chromedp.WaitVisible(chromedp.CSS(`[data-testid="share"][data-from="client"][data-cut="12"]`)))
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="share"]').textContent`); !strings.Contains(got, "12 ") {
+		t.Errorf("share cut %q", got)
+	}
+
 	within(t, ctx, "ask to record", chromedp.Click(css("ask-record")))
 	if c := b.waitCall(t, "Ask"); c.Args[0] != "record" {
 		t.Errorf("ask %v", c)

@@ -33,10 +33,10 @@ const (
 	// Bounds on what one peer can make us keep. docs/consult.md sets none;
 	// these are far above any real consultation and keep a hostile peer
 	// from growing our memory without limit. Crossing one is ErrProtocol.
-	maxChatBytes = 16 << 20 // transcript: text bytes plus chatOverhead per message
-	chatOverhead = 64
-	maxAsks      = 1000
-	maxFiles     = 1000 // files announced plus files and channels refused
+	// (The transcript is bounded by each side's share, MaxShare, instead:
+	// crossing it cuts, share.go.)
+	maxAsks  = 1000
+	maxFiles = 1000 // files announced plus files and channels refused
 	// maxOrphans bounds the file channels waiting for their "file" (the
 	// session queues at most 64 unaccepted channels, too).
 	maxOrphans = 64
@@ -217,7 +217,7 @@ type Consultation struct {
 	started   time.Time
 	nextID    int
 	chat      []ChatMessage
-	chatBytes int
+	shares    [2]Share // by Role-1: each side's share of the transcript
 	asks      []*askState
 	askByID   map[string]*askState
 	files     []*fileState
@@ -278,6 +278,7 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 		refused:      map[string]bool{},
 		orphans:      map[string]*session.Channel{},
 		chans:        map[*session.Channel]struct{}{},
+		shares:       [2]Share{{Max: MaxShare}, {Max: MaxShare}},
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.self = Participant{Role: cfg.Role, Name: cfg.Name, Lang: cfg.Lang, Agent: cfg.Agent}
@@ -765,10 +766,12 @@ func (c *Consultation) Chat(text string) error {
 	if c.ended {
 		return ErrEnded
 	}
-	if c.chatBytes+len(text)+chatOverhead > maxChatBytes {
-		return fmt.Errorf("%w: the transcript is full", ErrInvalid)
+	sh := c.shareLocked(c.role)
+	cost := RecordCost(c.self.Name, text)
+	if sh.Used+cost > sh.Max {
+		return fmt.Errorf("%w: your messages may take %d MiB of the record, and this one would pass that", ErrFull, MaxShare>>20)
 	}
-	c.chatBytes += len(text) + chatOverhead
+	sh.Used += cost
 	id, now := c.newIDLocked(), c.now()
 	c.chat = append(c.chat, ChatMessage{ID: id, From: c.role, Text: text, At: now, Sent: now})
 	c.enqueueLocked(message{T: tChat, ID: id, Text: text, TS: ptr(now.UnixMilli())})

@@ -32,6 +32,10 @@ var (
 	// unknown consent request.
 	ErrInvalid = errors.New("consult: invalid argument")
 
+	// ErrFull means our side's share of the transcript (MaxShare) has no
+	// room for this chat message; the consultation goes on.
+	ErrFull = errors.New("consult: the transcript is full")
+
 	// ErrUnknownID means no ask or file has that id in this consultation.
 	ErrUnknownID = errors.New("consult: unknown id")
 

@@ -86,9 +86,8 @@ func (c *Consultation) onChat(m message) error {
 	if err := c.fromPeer(m.ID); err != nil {
 		return err
 	}
-	c.chatBytes += len(m.Text) + chatOverhead
-	if c.chatBytes > maxChatBytes {
-		return perr("transcript over %d bytes", maxChatBytes)
+	if !c.keepLocked(c.role.peer(), m.Text) {
+		return nil // cut: counted in the peer's share
 	}
 	c.chat = append(c.chat, ChatMessage{
 		ID: m.ID, From: c.role.peer(), Text: m.Text,

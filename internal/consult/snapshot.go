@@ -188,6 +188,9 @@ type Snapshot struct {
 
 	// Chat is the transcript, oldest first.
 	Chat []ChatMessage
+	// HostShare and ClientShare are how much of each side's share of the
+	// transcript is used, and what was cut once it was full.
+	HostShare, ClientShare Share
 	// Asks are the consent requests, oldest first.
 	Asks []Ask
 	// Files are the files of both directions, in the order they were
@@ -218,17 +221,19 @@ func (c *Consultation) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Snapshot{
-		Role:      c.role,
-		Self:      c.self,
-		Peer:      c.peer,
-		Started:   c.started,
-		Chat:      slices.Clone(c.chat),
-		Events:    slices.Clone(c.events),
-		Recording: c.recordingLocked(),
-		Ended:     c.ended,
-		EndedAt:   c.endedAt,
-		EndedBy:   c.endedBy,
-		EndReason: c.endReason,
+		Role:        c.role,
+		Self:        c.self,
+		Peer:        c.peer,
+		Started:     c.started,
+		Chat:        slices.Clone(c.chat),
+		HostShare:   c.shares[Host-1],
+		ClientShare: c.shares[Client-1],
+		Events:      slices.Clone(c.events),
+		Recording:   c.recordingLocked(),
+		Ended:       c.ended,
+		EndedAt:     c.endedAt,
+		EndedBy:     c.endedBy,
+		EndReason:   c.endReason,
 	}
 	for _, a := range c.asks {
 		s.Asks = append(s.Asks, a.Ask)

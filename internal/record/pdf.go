@@ -37,6 +37,11 @@ func PDF(r Record) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
+	return render(r, p)
+}
+
+// render renders the prepared record r whose payload is p.
+func render(r Record, p []byte) ([]byte, error) {
 	d := &doc{r: r, l: labelsFor(r.Lang), loc: location(r.TimeZone), digest: hexSum(p)}
 	return d.render()
 }
@@ -91,6 +96,7 @@ func (d *doc) render() ([]byte, error) {
 	d.title()
 	d.participants()
 	d.times()
+	d.cuts()
 	d.consents()
 	d.chat()
 	d.files()
@@ -272,6 +278,37 @@ func (d *doc) times() {
 	}
 }
 
+// cuts says, before everything else of the consultation, what was left out
+// of this record because a size limit was reached.
+func (d *doc) cuts() {
+	if len(d.r.Cut) == 0 {
+		return
+	}
+	l, f := d.l, d.f
+	d.section(l.leftOut)
+	for _, c := range d.r.Cut {
+		var s string
+		switch c.What {
+		case "chat":
+			s = fmt.Sprintf(l.cutChat, c.Count, l.of(c.From), l.size2(c.Bytes))
+			if !c.Since.IsZero() {
+				s += " " + fmt.Sprintf(l.cutSince, d.clock(c.Since))
+			}
+		case "notes":
+			s = fmt.Sprintf(l.cutNotes, l.size2(c.Bytes))
+		case "files":
+			s = fmt.Sprintf(l.cutFiles, c.Count, l.of(c.From))
+		case "consents":
+			s = fmt.Sprintf(l.cutConsents, c.Count)
+		}
+		d.need(lineH)
+		f.SetX(marginX)
+		d.font("B", 10)
+		f.MultiCell(textW, lineH, pdfText(s), "", "L", false)
+	}
+	d.font("", 10)
+}
+
 func (d *doc) consents() {
 	l, f := d.l, d.f
 	d.section(l.consents)
@@ -411,11 +448,21 @@ type labels struct {
 	files, noFiles, fileName, direction, size, notSent       string
 	hostToClient, clientToHost, recordKind                   string
 	notes, noNotes                                           string
+	leftOut, cutChat, cutSince, cutNotes, cutFiles           string
+	cutConsents, ofHost, ofClient                            string
 	twin, hostKey, page                                      string
 	dateTime, shortDate                                      string
 	dur                                                      func(time.Duration) string
 	size2                                                    func(int64) string
 	roleHost, roleClient                                     string
+}
+
+// of names a side after "from" ("von der Beraterin / dem Berater").
+func (l *labels) of(from string) string {
+	if from == "client" {
+		return l.ofClient
+	}
+	return l.ofHost
 }
 
 func (l *labels) role(from string) string {
@@ -480,6 +527,15 @@ var german = &labels{
 
 	notes:   "Notizen der Beraterin / des Beraters",
 	noNotes: "Keine Notizen.",
+
+	leftOut:     "Nicht aufgezeichnet",
+	cutChat:     "%d Nachrichten %s (%s) wurden nicht aufgezeichnet, weil die Größengrenze des Protokolls erreicht war.",
+	cutSince:    "Die erste davon kam um %s.",
+	cutNotes:    "Die Notizen wurden gekürzt, weil die Größengrenze des Protokolls erreicht war: %s fehlen am Ende.",
+	cutFiles:    "%d Dateieinträge %s wurden nicht aufgezeichnet, weil die Größengrenze des Protokolls erreicht war.",
+	cutConsents: "%d Einträge zu Einwilligungen wurden nicht aufgezeichnet, weil die Größengrenze des Protokolls erreicht war.",
+	ofHost:      "der Beraterin / des Beraters",
+	ofClient:    "der Kundin / des Kunden",
 
 	twin:    "Signierte Fassung",
 	hostKey: "Schlüssel Berater/in:",
@@ -550,6 +606,15 @@ var english = &labels{
 
 	notes:   "Adviser's notes",
 	noNotes: "No notes.",
+
+	leftOut:     "Not recorded",
+	cutChat:     "%d messages %s (%s) were not recorded because the record's size limit was reached.",
+	cutSince:    "The first of them came at %s.",
+	cutNotes:    "The notes were shortened because the record's size limit was reached: %s are missing at their end.",
+	cutFiles:    "%d file entries %s were not recorded because the record's size limit was reached.",
+	cutConsents: "%d consent entries were not recorded because the record's size limit was reached.",
+	ofHost:      "from the adviser",
+	ofClient:    "from the client",
 
 	twin:    "Signed version",
 	hostKey: "Adviser's key:",

@@ -52,6 +52,10 @@ type Record struct {
 	Consents []Consent `json:"consents,omitempty"`
 	// Notes are the adviser's notes typed in the console.
 	Notes string `json:"notes,omitempty"`
+	// Cut says what was left out of the record because a size limit was
+	// reached (the consultation's share of a side, or Store.Save's limits);
+	// nil if nothing was. The PDF says it too.
+	Cut []Cut `json:"cut,omitempty"`
 
 	// Lang is the language of the PDF: "de" or "en"; empty means "de".
 	Lang string `json:"lang"`
@@ -121,6 +125,22 @@ type Consent struct {
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 }
 
+// Cut is content left out of a record because a size limit was reached.
+type Cut struct {
+	// From is whose content it was: "host" or "client".
+	From string `json:"from"`
+	// What is "chat" (messages), "notes" (the notes' end), "files" or
+	// "consents" (their entries).
+	What string `json:"what"`
+	// Count is how many messages or entries were left out (1 for notes).
+	Count int `json:"count"`
+	// Bytes is the UTF-8 length of the text left out (for files and
+	// consents, of their names).
+	Bytes int64 `json:"bytes"`
+	// Since is when the first message left out arrived; zero if unknown.
+	Since time.Time `json:"since,omitzero"`
+}
+
 // NewID returns a fresh record id for a consultation that started at start:
 // its UTC minute and 32 random bits, e.g. "2026-11-27T1530Z-9f86d081".
 // Ids sort by start time (to the minute).
@@ -166,6 +186,7 @@ func fingerprint(pub []byte) string {
 // defaults filled in, fingerprints computed, hex lower-cased, times in UTC
 // without monotonic readings. The caller's slices are not modified.
 func normalize(r Record) Record {
+	r = validUTF8(r)
 	if r.V == 0 {
 		r.V = Version
 	}
@@ -201,6 +222,37 @@ func normalize(r Record) Record {
 	for i := range r.Consents {
 		c := &r.Consents[i]
 		c.AskedAt, c.AnsweredAt = c.AskedAt.UTC(), c.AnsweredAt.UTC()
+	}
+	r.Cut = slices.Clone(r.Cut)
+	for i := range r.Cut {
+		r.Cut[i].Since = r.Cut[i].Since.UTC()
+	}
+	return r
+}
+
+// validUTF8 returns r with invalid UTF-8 in its text replaced by U+FFFD, as
+// encoding/json would write it: Verify compares the payload with its
+// canonical re-encoding, which must not differ. Slices are copied where
+// they change.
+func validUTF8(r Record) Record {
+	v := func(s *string) { *s = strings.ToValidUTF8(*s, "\uFFFD") }
+	for _, s := range []*string{&r.Phrase, &r.Notes, &r.Software, &r.Host.Name, &r.Host.Agent, &r.Client.Name, &r.Client.Agent,
+		&r.Host.Fingerprint, &r.Client.Fingerprint, &r.Path.Local, &r.Path.Remote, &r.Path.Proto} {
+		v(s)
+	}
+	r.Chat = slices.Clone(r.Chat)
+	for i := range r.Chat {
+		v(&r.Chat[i].Name)
+		v(&r.Chat[i].Text)
+	}
+	r.Files = slices.Clone(r.Files)
+	for i := range r.Files {
+		v(&r.Files[i].Name)
+	}
+	r.Consents = slices.Clone(r.Consents)
+	for i := range r.Consents {
+		v(&r.Consents[i].ID)
+		v(&r.Consents[i].Detail)
 	}
 	return r
 }
@@ -274,6 +326,17 @@ func validate(r Record) error {
 			return bad("consent %d state %q", i, c.State)
 		}
 		times = append(times, c.AskedAt, c.AnsweredAt)
+	}
+	for i, c := range r.Cut {
+		switch {
+		case !oneOf(c.From, "host", "client"):
+			return bad("cut %d from %q", i, c.From)
+		case !oneOf(c.What, "chat", "notes", "files", "consents"):
+			return bad("cut %d of %q", i, c.What)
+		case c.Count < 0 || c.Bytes < 0:
+			return bad("cut %d of %d entries, %d bytes", i, c.Count, c.Bytes)
+		}
+		times = append(times, c.Since)
 	}
 	for _, t := range times {
 		// JSON (RFC 3339) holds only four-digit years.

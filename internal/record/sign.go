@@ -36,11 +36,16 @@ func Sign(r Record, key ed25519.PrivateKey) ([]byte, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return nil, fmt.Errorf("%w: private key of %d bytes", ErrWrongKey, len(key))
 	}
-	pub := key.Public().(ed25519.PublicKey)
 	r, p, err := prepare(r)
 	if err != nil {
 		return nil, err
 	}
+	return sign(r, p, key)
+}
+
+// sign signs the payload p of the prepared record r.
+func sign(r Record, p []byte, key ed25519.PrivateKey) ([]byte, error) {
+	pub := key.Public().(ed25519.PublicKey)
 	if !pub.Equal(ed25519.PublicKey(r.Host.Key)) {
 		return nil, ErrWrongKey
 	}

@@ -90,6 +90,12 @@ func (s *Store) Close() error {
 // An empty r.ID becomes NewID(r.Start); a nil r.Host.Key becomes key's
 // public half. If either file of that id exists, Save fails with ErrExists
 // and changes nothing.
+//
+// Size is never a reason to lose a record: if its JSON would exceed
+// MaxPayload (so the signed file MaxSigned) or its PDF MaxPDF, Save leaves
+// out the latest chat messages, taken from the side with more chat, then
+// the end of the notes, then the latest file and consent entries, until
+// both fit, and says so in the record's Cut (and so in the PDF).
 func (s *Store) Save(r Record, key ed25519.PrivateKey) (Info, error) {
 	if len(key) != ed25519.PrivateKeySize {
 		return Info{}, fmt.Errorf("%w: private key of %d bytes", ErrWrongKey, len(key))
@@ -100,11 +106,11 @@ func (s *Store) Save(r Record, key ed25519.PrivateKey) (Info, error) {
 	if r.ID == "" {
 		r.ID = NewID(r.Start)
 	}
-	signed, err := Sign(r, key)
+	r, p, doc, err := within(r, saveLimits)
 	if err != nil {
 		return Info{}, err
 	}
-	doc, err := PDF(r)
+	signed, err := sign(r, p, key)
 	if err != nil {
 		return Info{}, err
 	}

@@ -157,6 +157,7 @@ function render(st) {
   renderConsent(st, host);
   renderPeople(st);
   renderChat(st);
+  renderShares(st);
   renderAsks(st);
   renderFiles(st);
   renderNotes(st);
@@ -272,6 +273,21 @@ function renderChat(st) {
     ),
   );
   if (atBottom) log.scrollTop = log.scrollHeight;
+}
+
+// renderShares warns when a side's share of the transcript (what its chat
+// may add to the record) is nearly full, and says what was cut.
+function renderShares(st) {
+  const de = getLang() === 'de';
+  const mb = (n) => (n / 1e6).toFixed(1).replace('.', de ? ',' : '.');
+  const items = (st.shares || []).map((s) => {
+    const who = t(s.from === st.role ? 'share.mine' : 'share.' + s.from);
+    const key = s.cut > 0 ? 'share.cut' : s.from === st.role ? 'share.fullmine' : 'share.full';
+    const pct = Math.floor((100 * s.used) / (s.max || 1));
+    return el('li', { testid: 'share', data: { from: s.from, cut: String(s.cut || 0) }, text: t(key, who, pct, mb(s.max), s.cut || 0, mb(s.cut_bytes || 0)) });
+  });
+  replaceIfChanged($('shares'), ...items);
+  $('shares').hidden = items.length === 0;
 }
 
 function renderAsks(st) {
