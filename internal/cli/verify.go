@@ -106,6 +106,14 @@ the JSON, or the one given) must be the record's own rendering.
 	fmt.Fprintf(out, "  from/to:    %s – %s\n", r.Start.Format("2006-01-02 15:04:05 MST"), r.End.Format("2006-01-02 15:04:05 MST"))
 	fmt.Fprintf(out, "  phrase:     %s\n", r.Phrase)
 	fmt.Fprintf(out, "  content:    %d chat messages, %d files, %d consent events\n", len(r.Chat), len(r.Files), len(r.Consents))
+	for _, c := range r.Cut {
+		// What a size limit left out is part of what the record attests.
+		since := ""
+		if !c.Since.IsZero() {
+			since = ", from " + c.Since.Format("15:04:05 MST") + " on"
+		}
+		fmt.Fprintf(out, "  not kept:   %s: %d %s entries, %d bytes%s (a size limit was reached)\n", c.From, c.Count, c.What, c.Bytes, since)
+	}
 	if digest, err := record.Digest(r); err == nil {
 		fmt.Fprintf(out, "  digest:     %s (printed in the PDF's footer)\n", digest)
 	}

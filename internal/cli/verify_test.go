@@ -20,6 +20,13 @@ import (
 // PDF, into dir; it returns the JSON's path.
 func signedRecord(t *testing.T, dir string, key ed25519.PrivateKey, host string) string {
 	t.Helper()
+	return signedRecordWith(t, dir, key, host, nil)
+}
+
+// signedRecordWith is signedRecord with edit applied to the record before
+// it is signed; edit may be nil.
+func signedRecordWith(t *testing.T, dir string, key ed25519.PrivateKey, host string, edit func(*record.Record)) string {
+	t.Helper()
 	start := time.Now().Add(-time.Hour).UTC()
 	r := record.Record{
 		ID:     record.NewID(start),
@@ -30,6 +37,9 @@ func signedRecord(t *testing.T, dir string, key ed25519.PrivateKey, host string)
 		End:    start.Add(30 * time.Minute),
 		Chat:   []record.Chat{{From: "host", Name: host, Text: "Ihr Beitrag: 100 € im Monat.", At: start.Add(time.Minute)}},
 		Lang:   "de",
+	}
+	if edit != nil {
+		edit(&r)
 	}
 	signed, err := record.Sign(r, key)
 	if err != nil {
@@ -213,5 +223,22 @@ func TestVerifyPDF(t *testing.T) {
 	os.WriteFile(broken, bytes.Replace(signed, []byte(`"sig":"`), []byte(`"sig":"A`), 1)[:len(signed)], 0o600)
 	if code, _, errOut := verify(broken); code != exitFailure || !strings.Contains(errOut, "does not hold") {
 		t.Errorf("broken record: exit %d: %s", code, errOut)
+	}
+}
+
+// TestVerifyShowsCut: what a size limit left out of a record is part of what
+// it attests, so verify says it.
+func TestVerifyShowsCut(t *testing.T) {
+	home, recs := t.TempDir(), t.TempDir()
+	own, err := identity.LoadOrCreate(home)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := signedRecordWith(t, recs, own, "Beraterin Schulz", func(r *record.Record) {
+		r.Cut = []record.Cut{{From: "client", What: "chat", Count: 1200, Bytes: 4_800_000, Since: r.Start.Add(10 * time.Minute)}}
+	})
+	code, out, errOut := verifier(home, t.TempDir())(rec)
+	if code != exitOK || !strings.Contains(out, "not kept:   client: 1200 chat entries, 4800000 bytes, from ") {
+		t.Errorf("exit %d, want the cut in\n%s%s", code, out, errOut)
 	}
 }
