@@ -52,6 +52,7 @@ func joinPageInEngine(t *testing.T, engine browsertest.Engine, agent string) {
 	t.Logf("browser %s", b.Version())
 	t.Run("consultation", func(t *testing.T) { joinPageScenario(t, b.For(t), agent) })
 	t.Run("relay", func(t *testing.T) { joinThroughRelay(t, b.For(t)) })
+	t.Run("leave", func(t *testing.T) { leaveThePage(t, b.For(t)) })
 }
 
 // realHost is an app.Host running in the background on a real rendezvous
@@ -414,7 +415,9 @@ func joinPageScenario(t *testing.T, b *browsertest.Puppet, agent string) {
 
 // joinThroughRelay: the host allows only the relay, so the page connects
 // through the real TURN server with the credentials from the mailbox, and
-// both sides say so.
+// both sides say so. The page comes from this machine's interface address
+// over plain http, as from a host on a LAN: not a secure context, so no
+// WebCrypto (the page does without).
 func joinThroughRelay(t *testing.T, b *browsertest.Puppet) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
@@ -436,7 +439,12 @@ func joinThroughRelay(t *testing.T, b *browsertest.Puppet) {
 		Pages:      web.Handler(),
 		Logger:     slog.New(slog.DiscardHandler),
 	})
-	hs := httptest.NewServer(rv.Handler())
+	hs := httptest.NewUnstartedServer(rv.Handler())
+	hs.Listener.Close()
+	if hs.Listener, err = net.Listen("tcp", net.JoinHostPort(ip, "0")); err != nil {
+		t.Fatal(err)
+	}
+	hs.Start()
 	defer func() {
 		rv.Close()
 		hs.Close()
@@ -444,6 +452,10 @@ func joinThroughRelay(t *testing.T, b *browsertest.Puppet) {
 	host := startRealHost(t, ctx, hs.URL, app.Config{Name: "Anna", Lang: code.English, Policy: session.PolicyRelay})
 	page := b.Page()
 	page.Goto(host.event(ctx, "code", 1).JoinURL)
+	var secure bool
+	if page.Eval(`window.isSecureContext`, &secure); secure {
+		t.Errorf("the page at %s is a secure context; the test wants a plain-http LAN page", hs.URL)
+	}
 	page.Wait(`body[data-state=connected]`)
 	conn := host.event(ctx, "connected", 1)
 	if conn.Path.Kind() != "relay" {
@@ -485,4 +497,29 @@ func interfaceIPv4(t *testing.T) string {
 	}
 	t.Skip("no IPv4 interface address besides loopback for the relay")
 	return ""
+}
+
+// leaveThePage: the person goes to another address (or closes the tab) in
+// the middle of the consultation; the host hears at once that the client
+// ended it, not a lost connection, and writes the record. Firefox has
+// closed the peer connection by the time "pagehide" fires, so the page
+// says goodbye at "beforeunload".
+func leaveThePage(t *testing.T, b *browsertest.Puppet) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	host := startRealHost(t, ctx, newRendezvous(t, web.Handler()), app.Config{Name: "Anna", Lang: code.German, AskRecord: true})
+	page := b.Page()
+	page.Goto(host.event(ctx, "code", 1).JoinURL)
+	page.Wait(`body[data-state=connected]`)
+	host.event(ctx, "connected", 1)
+	page.Wait(`[data-testid=ask][data-what=record]`)
+	page.Click(`[data-testid=accept-` + page.Attr(`[data-testid=ask][data-what=record]`, "data-ask-id") + `]`)
+	host.until(ctx, "the record accepted", func(s console.State) bool { return s.Recording == "accepted" })
+	page.Goto("about:blank")
+	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+	defer wcancel()
+	e := host.event(wctx, "ended", 1)
+	if e.Reason != "client" || e.Record == "" {
+		t.Errorf("after the page was left the host ended with %+v, want reason client and a record", e)
+	}
 }
