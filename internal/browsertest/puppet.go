@@ -105,6 +105,20 @@ func (l *lockedBuffer) String() string {
 // every command and its duration) is logged.
 func Launch(t testing.TB, engine Engine, opts Options) *Puppet {
 	t.Helper()
+	return LaunchWith(t, engine, opts, exec.Command)
+}
+
+// LaunchWith is Launch with the driver's command made by command, e.g.
+// netbed's Bed.Command to run the browser inside a network namespace:
+//
+//	browsertest.LaunchWith(t, browsertest.Firefox, opts, func(name string, args ...string) *exec.Cmd {
+//		return bed.Command(ctx, bed.B.Host, name, args...)
+//	})
+//
+// The command gets its own process group (its other SysProcAttr fields
+// stay), so that the browser ends with it.
+func LaunchWith(t testing.TB, engine Engine, opts Options, command func(name string, args ...string) *exec.Cmd) *Puppet {
+	t.Helper()
 	node, err := exec.LookPath("node")
 	if err != nil {
 		t.Skip("node is not installed: the puppeteer-core browser tests need Node.js 20+")
@@ -133,12 +147,15 @@ func Launch(t testing.TB, engine Engine, opts Options) *Puppet {
 		"trace": os.Getenv("DIREKT_BROWSER_TRACE") != "",
 	})
 	p := &Puppet{t: t, driver: &driver{engine: engine, downloads: downloads, log: &lockedBuffer{}, done: make(chan struct{}), waiting: map[int]chan answer{}}}
-	p.cmd = exec.Command(node, filepath.Join("test", "drive.mjs"), string(cfg))
+	p.cmd = command(node, filepath.Join(dir, "test", "drive.mjs"), string(cfg))
 	p.cmd.Dir = dir
 	p.cmd.Stderr = p.log
 	// Its own process group, so that the browser and its content processes
 	// can be ended with the driver if it hangs.
-	p.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
+	if p.cmd.SysProcAttr == nil {
+		p.cmd.SysProcAttr = &syscall.SysProcAttr{}
+	}
+	p.cmd.SysProcAttr.Setpgid = true
 	if p.stdin, err = p.cmd.StdinPipe(); err != nil {
 		t.Fatal(err)
 	}

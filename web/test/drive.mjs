@@ -10,7 +10,7 @@
 // answered by one line on stdout, {"id":1,"value":...} or {"id":1,"error":"..."}.
 // Commands run concurrently; the answers carry their ids. EOF on stdin
 // closes the browser and ends the script. Diagnostics (the page's console
-// and errors) go to stderr.
+// and errors; with "trace":true every command and its duration) go to stderr.
 //
 // puppeteer-core never downloads a browser: the engine's executable is given.
 
@@ -29,19 +29,15 @@ function log(...args) {
 const firefoxPrefs = {
   // The page's language (navigator.languages) and Accept-Language.
   'intl.accept_languages': lang,
-  // Downloads go to cfg.downloads without a dialog (the BiDi download
-  // behaviour below says the same; these make it hold for every kind of file).
+  // Downloads go to cfg.downloads without a dialog. puppeteer's download
+  // behaviour (below) alone saved nothing in Firefox 153; these two do.
   'browser.download.folderList': 2,
   'browser.download.dir': cfg.downloads || '',
-  'browser.download.useDownloadDir': true,
-  'browser.download.start_downloads_in_tmp_dir': false,
-  'browser.download.always_ask_before_handling_new_types': false,
   // Quiet: no first-run pages, updates or telemetry.
   'app.update.enabled': false,
   'browser.shell.checkDefaultBrowser': false,
   'datareporting.policy.dataSubmissionEnabled': false,
   'toolkit.telemetry.enabled': false,
-  ...(cfg.prefs || {}),
 };
 
 const launch = {
@@ -55,6 +51,7 @@ const launch = {
   handleSIGINT: true,
   handleSIGTERM: true,
   handleSIGHUP: true,
+  // Chromium saves downloads where this says (CDP Browser.setDownloadBehavior).
   downloadBehavior: cfg.downloads ? { policy: 'allow', downloadPath: cfg.downloads } : undefined,
 };
 if (launch.browser === 'firefox') {
@@ -192,7 +189,9 @@ rl.on('line', (line) => {
   run.finally(() => pending.delete(run));
 });
 rl.on('close', async () => {
-  await Promise.allSettled([...pending]);
+  // Nobody waits for answers any more: commands still running (a wait
+  // that never holds) end with the browser.
+  await Promise.race([Promise.allSettled([...pending]), new Promise((r) => setTimeout(r, 500))]);
   await browser.close().catch((e) => log('close:', e?.message ?? e));
   process.exit(0);
 });
