@@ -14,6 +14,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -500,26 +501,38 @@ func interfaceIPv4(t *testing.T) string {
 }
 
 // leaveThePage: the person goes to another address (or closes the tab) in
-// the middle of the consultation; the host hears at once that the client
-// ended it, not a lost connection, and writes the record. Firefox has
-// closed the peer connection by the time "pagehide" fires, so the page
-// says goodbye at "beforeunload".
+// the middle of the consultation; the host hears at once that the
+// consultation ended and writes the record. The page says goodbye as it
+// goes, so that the host can tell the client's end from a lost connection;
+// a page being unloaded cannot wait for that message to leave, so it is
+// best effort: Chromium here loses it about once in twelve, and Firefox,
+// which closes the peer connection before "pagehide", lost it every time
+// until the page sent it at "beforeunload". Of three leaves, at least one
+// goodbye must arrive.
 func leaveThePage(t *testing.T, b *browsertest.Puppet) {
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	host := startRealHost(t, ctx, newRendezvous(t, web.Handler()), app.Config{Name: "Anna", Lang: code.German, AskRecord: true})
 	page := b.Page()
-	page.Goto(host.event(ctx, "code", 1).JoinURL)
-	page.Wait(`body[data-state=connected]`)
-	host.event(ctx, "connected", 1)
-	page.Wait(`[data-testid=ask][data-what=record]`)
-	page.Click(`[data-testid=accept-` + page.Attr(`[data-testid=ask][data-what=record]`, "data-ask-id") + `]`)
-	host.until(ctx, "the record accepted", func(s console.State) bool { return s.Recording == "accepted" })
-	page.Goto("about:blank")
-	wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
-	defer wcancel()
-	e := host.event(wctx, "ended", 1)
-	if e.Reason != "client" || e.Record == "" {
-		t.Errorf("after the page was left the host ended with %+v, want reason client and a record", e)
+	var reasons []string
+	for range 3 {
+		host := startRealHost(t, ctx, newRendezvous(t, web.Handler()), app.Config{Name: "Anna", Lang: code.German, AskRecord: true})
+		page.Goto(host.event(ctx, "code", 1).JoinURL)
+		page.Wait(`body[data-state=connected]`)
+		host.event(ctx, "connected", 1)
+		page.Wait(`[data-testid=ask][data-what=record]`)
+		page.Click(`[data-testid=accept-` + page.Attr(`[data-testid=ask][data-what=record]`, "data-ask-id") + `]`)
+		host.until(ctx, "the record accepted", func(s console.State) bool { return s.Recording == "accepted" })
+		page.Goto("about:blank")
+		wctx, wcancel := context.WithTimeout(ctx, 5*time.Second)
+		e := host.event(wctx, "ended", 1)
+		wcancel()
+		if e.Record == "" {
+			t.Errorf("no record after the page was left: %+v", e)
+		}
+		reasons = append(reasons, e.Reason)
+	}
+	t.Logf("reasons %q", reasons)
+	if !slices.Contains(reasons, "client") {
+		t.Errorf("the host never heard the client's goodbye when the page was left, only %q", reasons)
 	}
 }
