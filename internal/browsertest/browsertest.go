@@ -1,6 +1,8 @@
 // Package browsertest starts a real headless Chromium (Debian's chromium) for
 // tests and drives it with chromedp. Tests that need a browser call New and are
-// skipped with a reason when no Chromium is installed.
+// skipped with a reason when no Chromium is installed. Launch (puppet.go)
+// starts Firefox or Chromium through web/test/drive.mjs and puppeteer-core
+// instead, for tests that run in more than one engine.
 //
 // Only tests import browsertest.
 package browsertest

@@ -309,6 +309,9 @@ function start() {
   document.addEventListener('keydown', (ev) => {
     if (ev.key === 'Escape') endAll();
   });
+  // Leaving the page ends the consultation. Firefox has closed the peer
+  // connection by pagehide, so the goodbye must go out at beforeunload.
+  window.addEventListener('beforeunload', () => consultation?.end('client'));
   window.addEventListener('pagehide', () => consultation?.end('client'));
 
   const found = codeFromLocation(location.pathname, location.hash);
