@@ -3,6 +3,7 @@ package web_test
 import (
 	"bufio"
 	"context"
+	"crypto/ed25519"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/hex"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/direkt/direkt/internal/browsertest"
 	"github.com/direkt/direkt/internal/code"
+	"github.com/direkt/direkt/internal/identity"
 	"github.com/direkt/direkt/internal/pairing"
 	"github.com/direkt/direkt/internal/session"
 	"github.com/direkt/direkt/internal/wire"
@@ -47,9 +49,13 @@ func TestJoinByFormOnAPhone(t *testing.T) {
 	defer bcancel()
 
 	server := newRendezvous(t, web.Handler())
+	pub, _, err := ed25519.GenerateKey(rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
 	pend, err := pairing.Allocate(ctx, pairing.Options{
 		Server: server, Lang: code.English,
-		Hello: wire.Signal{Name: "Anna Adviser", App: wire.AppConsult, Path: wire.PathAuto},
+		Hello: wire.Signal{Name: "Anna Adviser", ID: pub, App: wire.AppConsult, Path: wire.PathAuto},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -89,6 +95,9 @@ func TestJoinByFormOnAPhone(t *testing.T) {
 	do(t, bctx, chromedp.WaitVisible(chromedp.CSS(`body[data-state=connected]`)))
 	if p := do(t, bctx, chromedp.Text(chromedp.CSS(`[data-testid=phrase]`))); p != pair.Phrase {
 		t.Errorf("phrase %q, Go %q", p, pair.Phrase)
+	}
+	if fp := do(t, bctx, chromedp.Text(chromedp.CSS(`[data-testid=peer-key]`))); fp != identity.Fingerprint(pub) {
+		t.Errorf("the page shows the adviser's key as %q, identity.Fingerprint %q", fp, identity.Fingerprint(pub))
 	}
 
 	ch, err := sess.Open(ctx, "consult")

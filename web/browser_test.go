@@ -17,6 +17,7 @@ import (
 	"github.com/direkt/direkt/internal/browsertest"
 	"github.com/direkt/direkt/internal/code"
 	"github.com/direkt/direkt/internal/pairing"
+	"github.com/direkt/direkt/internal/record"
 	"github.com/direkt/direkt/internal/session"
 	"github.com/direkt/direkt/internal/wire"
 	"github.com/direkt/direkt/web"
@@ -117,6 +118,10 @@ func TestJoinInChromium(t *testing.T) {
 	if path != "direct" {
 		t.Errorf("data-path %q", path)
 	}
+	// This host's hello has no key: no fingerprint line.
+	if d := do(t, bctx, chromedp.Evaluate[string](`getComputedStyle(document.getElementById('peer-key-row')).display`)); d != "none" {
+		t.Errorf("the key line of a host without a key is shown (display %q)", d)
+	}
 	if pair.Peer.Name != "Gast" || pair.Peer.App != wire.AppConsult {
 		t.Errorf("Go saw hello %+v", pair.Peer)
 	}
@@ -153,6 +158,18 @@ func TestJoinInChromium(t *testing.T) {
 	if !strings.Contains(shown, "<b>kein HTML</b>") {
 		t.Errorf("host chat shown as %q", shown)
 	}
+
+	// A record file larger than the host can make it (record.MaxSigned) is
+	// refused: the host hears no, and the page says why.
+	h.send(map[string]any{"t": "file", "id": "h8", "name": "r.json", "size": record.MaxSigned + 1, "sha256": strings.Repeat("a", 64), "kind": "record"})
+	if m := h.recv(); m["t"] != "file-ok" || m["id"] != "h8" || m["ok"] != false {
+		t.Fatalf("verdict on an oversized record %v", m)
+	}
+	why := do(t, bctx, chromedp.Text(chromedp.CSS(`[data-testid=file][data-file-id=h8][data-state=refused] [data-testid=why-h8]`)))
+	if !strings.Contains(why, "höchstens 33,5 MB") {
+		t.Errorf("the page says %q about an oversized record", why)
+	}
+	screenshot(t, bctx, "join-record-refused")
 
 	// A file from the host: ask, accept, announce, bytes, verdict.
 	data := bytes.Repeat([]byte("Angebot bAV 2026\n"), 20000) // 340 KB: several messages

@@ -12,7 +12,7 @@ import (
 	"github.com/direkt/direkt/internal/code"
 )
 
-var update = flag.Bool("update", false, "rewrite testdata/code-parse-v1.json from internal/code")
+var update = flag.Bool("update", false, "rewrite the golden files of web (testdata/code-parse-v1.json, fingerprint-v1.json) from Go")
 
 // codeParseFile is the table of code inputs and their results that Go
 // (internal/code) and the browser client (web/src/code.js) must agree on;

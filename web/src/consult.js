@@ -12,7 +12,11 @@ import { validText } from './wire.js';
 
 export const MAX_LINE = 64 << 10;
 export const MAX_FILE = 4 * 1024 ** 3;
-const MAX_RECORD_FILES = 4;
+// The record's files, as the host sends them (internal/record): the signed
+// JSON is at most MaxSigned, the PDF at most MaxPDF; a larger "record" is
+// none and is refused.
+export const MAX_RECORD_JSON = 32 << 20;
+export const MAX_RECORD_PDF = 64 << 20;
 const MAX_PENDING_BYTES = 1 << 20; // data on a file channel before its "file" line
 const PENDING_WAIT = 15_000;
 const SEND_HIGH = 4 << 20;
@@ -104,6 +108,46 @@ function checkFileFields(m) {
   }
   if (!Number.isSafeInteger(m.size) || m.size < 0 || m.size > MAX_FILE) throw new ProtocolError(`${m.t}: file size`);
   if (!isHex256(m.sha256)) throw new ProtocolError(`${m.t}: sha256`);
+}
+
+// Each side's share of the transcript (docs/consult.md, "Limits of the
+// transcript and the record"), as internal/consult: MaxShare, WarnShare and
+// what a message costs in it (RecordCost). The host cuts a client's messages
+// beyond its share, so the page refuses its own message that would pass it.
+export const MAX_SHARE = 6 << 20;
+export const WARN_SHARE = Math.floor(MAX_SHARE / 5) * 4;
+export const ENTRY_COST = 80;
+export const LINE_BREAK_COST = 20;
+
+/**
+ * jsonLen is the length of s as Go's encoding/json writes it, quotes
+ * included: '"', '\\' and the short escapes take 2 bytes; other control
+ * characters, '<', '>', '&', U+2028 and U+2029 take 6 (\u003c); a lone
+ * surrogate, which Go reads as U+FFFD, takes its 3 bytes; everything else
+ * its UTF-8 bytes.
+ */
+export function jsonLen(s) {
+  let n = 2;
+  for (const c of s) {
+    const cp = c.codePointAt(0);
+    if (c === '"' || c === '\\' || c === '\b' || c === '\f' || c === '\n' || c === '\r' || c === '\t') n += 2;
+    else if (cp < 0x20 || c === '<' || c === '>' || c === '&' || cp === 0x2028 || cp === 0x2029) n += 6;
+    else if (cp >= 0xd800 && cp <= 0xdfff) n += 3;
+    else n += cp < 0x80 ? 1 : cp < 0x800 ? 2 : cp < 0x10000 ? 3 : 4;
+  }
+  return n;
+}
+
+/**
+ * recordCost is what a chat message of text by a participant named name
+ * adds to the record (internal/consult.RecordCost): both as JSON escapes
+ * them, LINE_BREAK_COST per line break, ENTRY_COST for the entry's other
+ * fields. testdata/record-cost-v1.json pins it to Go.
+ */
+export function recordCost(name, text) {
+  let n = ENTRY_COST + jsonLen(name) + jsonLen(text);
+  for (const c of text) if (c === '\n' || c === '\r' || c === '\u2028' || c === '\u2029' || c === '\u0085') n += LINE_BREAK_COST;
+  return n;
 }
 
 /**
@@ -212,13 +256,18 @@ export class Consultation {
       asks: [],
       files: [],
       recording: 'off',
+      // Our share of the transcript: used as the host counts it; refused
+      // says the last message did not fit and was not sent.
+      share: { used: 0, max: MAX_SHARE, refused: false },
       endReason: '',
       error: '',
     };
     this.dc = null;
     this.decoder = new LineDecoder();
     this.pending = new Map(); // file channels that came before their "file" line
-    this.recordFiles = 0;
+    this.recordFiles = { json: false, pdf: false };
+    // The name in our hello: the host counts our messages under it.
+    this.helloName = cutText(o.name, 100);
     o.session.onchannel = (dc) => this.#channel(dc);
     o.session.ondone((err) => this.#sessionDone(err));
   }
@@ -252,7 +301,7 @@ export class Consultation {
       t: 'hello',
       v: 1,
       role: 'client',
-      name: cutText(this.o.name, 100),
+      name: this.helloName,
       lang: this.o.lang,
       agent: cutText(this.o.agent ?? 'browser', 200),
     });
@@ -325,10 +374,19 @@ export class Consultation {
     if (m.kind === 'doc') {
       const a = s.asks.find((x) => x.id === m.id && x.what === 'file');
       if (!a || a.state !== 'accepted' || a.name !== m.name || a.size !== m.size || a.sha256 !== m.sha256) return refuse();
-    } else if (s.recording !== 'accepted' || this.recordFiles >= MAX_RECORD_FILES) {
-      return refuse();
     } else {
-      this.recordFiles++;
+      // One signed JSON and one PDF, each no larger than the host makes them.
+      const type = /\.json$/i.test(m.name) ? 'json' : /\.pdf$/i.test(m.name) ? 'pdf' : '';
+      if (s.recording !== 'accepted' || !type || this.recordFiles[type]) return refuse();
+      this.recordFiles[type] = true;
+      const max = type === 'json' ? MAX_RECORD_JSON : MAX_RECORD_PDF;
+      if (m.size > max) {
+        // Shown, so that a missing copy is never a mystery; the host hears no.
+        refuse();
+        s.files.push({ id: m.id, from: 'host', name: m.name, size: m.size, sha256: m.sha256, kind: m.kind, state: 'refused', max, done: 0, got: '', url: '' });
+        this.#send({ t: 'file-ok', id: m.id, ok: false });
+        return;
+      }
     }
     const f = { id: m.id, from: 'host', name: m.name, size: m.size, sha256: m.sha256, kind: m.kind, state: 'receiving', done: 0, got: '', url: '' };
     s.files.push(f);
@@ -434,13 +492,26 @@ export class Consultation {
     this.#changed();
   }
 
-  /** sendChat sends a chat message; it returns false if there is nothing to send or no connection. */
+  /**
+   * sendChat sends a chat message; it returns false if there is nothing to
+   * send, no connection, or the message would pass our share of the
+   * transcript (then state.share.refused is set and nothing is sent).
+   */
   sendChat(text) {
     text = String(text).trim();
     if (!text || this.state.phase !== 'connected') return false;
     text = [...toWellFormedText(text)].slice(0, 4000).join('');
+    const share = this.state.share;
+    const cost = recordCost(this.helloName, text);
+    if (share.used + cost > share.max) {
+      share.refused = true;
+      this.#changed();
+      return false;
+    }
     const msg = { t: 'chat', id: newID('c'), text, ts: Date.now() };
     if (!this.#send(msg)) return false;
+    share.used += cost;
+    share.refused = false;
     this.state.chat.push({ id: msg.id, from: 'client', name: this.o.name, text, at: msg.ts });
     this.#changed();
     return true;

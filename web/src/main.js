@@ -8,12 +8,14 @@
 
 import WORDS from 'direkt:words';
 import { Codes, CodeError } from './code.js';
-import { Consultation } from './consult.js';
+import { fromBase64 } from './bytes.js';
+import { Consultation, MAX_SHARE, WARN_SHARE } from './consult.js';
+import { fingerprint } from './identity.js';
 import { browserName } from './agent.js';
 import { codeFromInput, codeFromLocation } from './link.js';
 import { claim } from './pairing.js';
 import { connect } from './rtc.js';
-import { codeErrorText, formatSize, pickLang, STRINGS } from './strings.js';
+import { codeErrorText, formatLimit, formatSize, pickLang, STRINGS } from './strings.js';
 
 const codes = new Codes(WORDS);
 const lang = pickLang(navigator.languages?.length ? navigator.languages : [navigator.language]);
@@ -63,6 +65,8 @@ function labels() {
   text('path-label', t.path);
   text('phrase-label', t.phrase);
   text('phrase-hint', t.phraseHint);
+  text('key-label', t.key);
+  $('key-hint').replaceChildren(t.keyHint[0], el('code', {}, 'direkt verify ', el('span', { class: 'nowrap' }, '--key')), t.keyHint[1]);
   text('end-button', t.end);
   text('end-hint', t.endHint);
   text('chat-title', t.chat);
@@ -115,6 +119,7 @@ async function join(input, { fromPath = false } = {}) {
       phrase: (l, idx) => codes.phrase(l, idx),
       hello: { name: selfName, app: 'consult', path: 'auto' },
       WebSocket,
+      fetch: (url, init) => fetch(url, init),
       signal,
       progress: (step) => text('pairing-status', step === 'confirmed' ? t.pairingConfirmed : t.pairingClaimed),
     });
@@ -123,6 +128,7 @@ async function join(input, { fromPath = false } = {}) {
   }
   text('phrase', pair.phrase);
   text('peer-name', pair.peer.name || t.host);
+  showKey(pair.peer.id);
   let session;
   try {
     session = await connect({
@@ -175,6 +181,18 @@ function showLink(state, info, session) {
   }, 4000);
 }
 
+/** showKey shows the fingerprint of the adviser's key from its hello (none: nothing). */
+function showKey(id) {
+  let fp = '';
+  try {
+    if (id) fp = fingerprint(fromBase64(id));
+  } catch {
+    // checked by the hello's validation already; show nothing rather than guess
+  }
+  text('peer-key', fp);
+  $('peer-key-row').hidden = !fp;
+}
+
 function showPath(p) {
   document.body.dataset.path = p.kind;
   text('path', `${t[p.kind]} (${p.local}↔${p.remote}${p.proto ? ' ' + p.proto : ''})`);
@@ -186,6 +204,7 @@ function render() {
   if (s.host) text('peer-name', s.host.name || t.host);
   renderAsks(s);
   renderChat(s);
+  renderShare(s);
   renderFiles(s);
   if (s.phase === 'ended') {
     setState('ended');
@@ -220,21 +239,39 @@ function renderAsks(s) {
 }
 
 let chatShown = -1;
+/** renderChat adds the new messages to the log (the transcript only grows). */
 function renderChat(s) {
   if (s.chat.length === chatShown) return;
-  chatShown = s.chat.length;
   const log = $('chat-log');
-  log.replaceChildren(
-    ...s.chat.map((m) =>
-      el(
-        'li',
-        { class: m.from === 'client' ? 'mine' : '', 'data-from': m.from, testid: 'chat-message' },
-        el('span', { class: 'who' }, `${m.name} · ${new Date(m.at).toLocaleTimeString(lang)}`),
-        m.text,
-      ),
+  const from = chatShown < 0 || chatShown > s.chat.length ? 0 : chatShown;
+  const items = s.chat.slice(from).map((m) =>
+    el(
+      'li',
+      { class: m.from === 'client' ? 'mine' : '', 'data-from': m.from, testid: 'chat-message' },
+      el('span', { class: 'who' }, `${m.name} · ${new Date(m.at).toLocaleTimeString(lang)}`),
+      m.text,
     ),
   );
+  if (from === 0) log.replaceChildren(...items);
+  else log.append(...items);
+  chatShown = s.chat.length;
   log.scrollTop = log.scrollHeight;
+}
+
+/** renderShare says when our messages near their share, and when one did not fit. */
+function renderShare(s) {
+  const note = $('chat-note');
+  const { used, refused } = s.share;
+  if (refused) {
+    note.dataset.share = 'full';
+    note.textContent = t.shareFull(formatLimit(MAX_SHARE, lang));
+  } else if (used >= WARN_SHARE) {
+    note.dataset.share = 'near';
+    note.textContent = t.shareNear(Math.floor((100 * used) / MAX_SHARE));
+  } else {
+    delete note.dataset.share;
+    note.textContent = '';
+  }
 }
 
 function renderFiles(s) {
@@ -248,9 +285,11 @@ function renderFiles(s) {
         li.append(el('span', {}, title));
       }
       const progress = f.state === 'receiving' || f.state === 'sending' ? ` · ${formatSize(f.done, lang)} / ${formatSize(f.size, lang)}` : '';
+      const bad = f.state === 'failed' || f.state === 'refused';
       li.append(
-        el('span', { class: `meta ${f.state === 'failed' ? 'failed' : ''}` }, `${f.from === 'host' ? t.fromHost : t.fromYou} · ${formatSize(f.size, lang)} · ${t.fileState[f.state] ?? f.state}${progress}`),
+        el('span', { class: `meta ${bad ? 'failed' : ''}` }, `${f.from === 'host' ? t.fromHost : t.fromYou} · ${formatSize(f.size, lang)} · ${t.fileState[f.state] ?? f.state}${progress}`),
       );
+      if (f.state === 'refused' && f.max) li.append(el('span', { class: 'meta failed', testid: `why-${f.id}` }, t.recordTooLarge(formatLimit(f.max, lang))));
       const hash = f.from === 'host' ? f.got : f.sha256;
       if (hash) li.append(el('span', { class: 'meta' }, `${t.sha} `, el('code', { testid: `sha256-${f.id}` }, hash)));
       return li;
@@ -274,6 +313,9 @@ function again() {
   $('chat-log').replaceChildren();
   $('files').replaceChildren();
   $('asks').replaceChildren();
+  text('chat-note', '');
+  delete $('chat-note').dataset.share;
+  showKey('');
   delete document.body.dataset.path;
   delete document.body.dataset.error;
   delete document.body.dataset.link;

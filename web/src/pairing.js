@@ -18,6 +18,7 @@ const MAX_QUEUE = 2 * 64 + 16; // like internal/mailbox: more unread frames is a
  *   unknown-code  no such nameplate on the server (mistyped, expired or used)
  *   crowded       two peers already use this code
  *   expired       the mailbox timed out
+ *   busy          the server is over its budgets: try again in a minute
  *   refused       the server refused (rate limit, too many)
  *   unreachable   the rendezvous server could not be reached
  *   tampered      a frame failed authentication or broke the protocol
@@ -32,7 +33,15 @@ export class PairingError extends Error {
   }
 }
 
+// A server over one of its budgets refuses with "rate-limited" and this
+// message (internal/rendezvous: busyMessage); a client that asked too often
+// hears "rate-limited" with another message.
+const BUSY_MESSAGE = /\bserver is busy\b/i;
+
 function serverError(f) {
+  if (f.kind === 'rate-limited' && BUSY_MESSAGE.test(f.message ?? '')) {
+    return new PairingError('busy', 'the server is busy, try again in a minute');
+  }
   switch (f.kind) {
     case 'unknown-nameplate':
       return new PairingError('unknown-code', 'no such code on the server');
@@ -60,6 +69,34 @@ function moodFor(err) {
     if (err.kind === 'closed') return 'lonely';
   }
   return 'errory';
+}
+
+/**
+ * refusedHandshake tells what a failed WebSocket handshake could not: a
+ * browser never shows its HTTP status. It asks the same URL again over
+ * plain HTTP. A server over its connection budget answers 503, and an
+ * address with too many connections 429, before any upgrade; then it
+ * returns the PairingError kind ("busy", "refused"), else null (no answer,
+ * or any other status: nothing to say beyond "unreachable").
+ * @param {string} url the mailbox URL (ws or wss)
+ * @param {typeof fetch} fetchFn
+ */
+export async function refusedHandshake(url, fetchFn, timeout = 5000) {
+  const u = new URL(url);
+  u.protocol = u.protocol === 'wss:' ? 'https:' : 'http:';
+  const ctl = new AbortController();
+  const timer = setTimeout(() => ctl.abort(), timeout);
+  try {
+    const r = await fetchFn(u.toString(), { cache: 'no-store', credentials: 'omit', redirect: 'manual', signal: ctl.signal });
+    r.body?.cancel().catch(() => {});
+    if (r.status === 503) return 'busy';
+    if (r.status === 429) return 'refused';
+    return null;
+  } catch {
+    return null;
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /** mailboxURL turns a server URL (http, https, ws, wss) into the mailbox WebSocket URL. */
@@ -169,8 +206,9 @@ export class Mailbox {
    * @param {string} url the mailbox URL (mailboxURL)
    * @param {typeof WebSocket} WS the WebSocket constructor
    * @param {AbortSignal} [signal]
+   * @param {typeof fetch} [fetchFn] to ask why a handshake failed (refusedHandshake)
    */
-  static async dial(url, WS, signal) {
+  static async dial(url, WS, signal, fetchFn) {
     let ws;
     try {
       ws = new WS(url, w.SUBPROTOCOL);
@@ -178,11 +216,13 @@ export class Mailbox {
       throw new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
     }
     const mb = new Mailbox(ws, url, WS);
+    let opened = false;
     try {
       await new Promise((resolve, reject) => {
         const stop = () => reject(new PairingError('closed', 'pairing aborted'));
         signal?.addEventListener('abort', stop, { once: true });
         ws.onopen = () => {
+          opened = true;
           signal?.removeEventListener('abort', stop);
           resolve();
         };
@@ -194,7 +234,13 @@ export class Mailbox {
     } catch (e) {
       mb.#closed = true;
       ws.close();
-      throw e instanceof PairingError ? e : new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
+      const err = e instanceof PairingError ? e : new PairingError('unreachable', 'cannot reach the rendezvous server', { cause: e });
+      if (err.kind === 'unreachable' && !opened && fetchFn && !signal?.aborted) {
+        const kind = await refusedHandshake(url, fetchFn);
+        if (kind === 'busy') throw new PairingError('busy', 'the server is busy, try again in a minute', { cause: err });
+        if (kind === 'refused') throw new PairingError('refused', 'the server refused: too many connections from this address', { cause: err });
+      }
+      throw err;
     }
     mb.#waiters = [];
     return mb;
@@ -306,7 +352,7 @@ export class Mailbox {
       } catch (e) {
         err = e;
       }
-      const final = err.kind !== 'unreachable' && !(err.kind === 'refused' && err.serverKind === 'rate-limited');
+      const final = err.kind !== 'unreachable' && err.serverKind !== 'rate-limited';
       const wait = Math.min(backoff, deadline - Date.now());
       if (final || wait <= 0 || this.#closed) {
         this.#fail(final ? err : new PairingError('unreachable', 'the rendezvous server could not be reached again', { cause: err }));
@@ -406,11 +452,12 @@ export class Mailbox {
  * @param {(lang: string, idx: number[]) => string} o.phrase the check phrase of a language and SAS indices
  * @param {object} o.hello this peer's hello fields (name, app, path); t and v are set here
  * @param {typeof WebSocket} o.WebSocket
+ * @param {typeof fetch} [o.fetch] to tell a busy server from an unreachable one when the WebSocket handshake fails
  * @param {AbortSignal} [o.signal]
  * @param {(step: string) => void} [o.progress] called with "claimed", "pake", "confirmed"
  */
 export async function claim(o) {
-  const mb = await Mailbox.dial(mailboxURL(o.server), o.WebSocket, o.signal);
+  const mb = await Mailbox.dial(mailboxURL(o.server), o.WebSocket, o.signal, o.fetch);
   try {
     const sid = await mb.claim(o.code.nameplate, o.signal);
     o.progress?.('claimed');

@@ -23,6 +23,10 @@ export const STRINGS = {
     reconnected: 'Wieder verbunden.',
     phrase: 'Prüfwörter',
     phraseHint: 'Vergleichen Sie die Prüfwörter am Telefon. Sind sie verschieden, beenden Sie sofort.',
+    key: 'Schlüssel',
+    keyHint: ['Damit signiert der Berater das Protokoll (das PDF nennt ihn). Notieren Sie ihn: ', ' prüft damit ein Protokoll.'],
+    shareNear: (pct) => `Ihre Nachrichten füllen schon ${pct} % dessen, was diese Beratung von Ihnen aufnehmen kann. Fassen Sie sich bitte kurz.`,
+    shareFull: (max) => `Nicht gesendet: Diese Nachricht passt nicht mehr in das, was die Beratung von Ihnen aufnehmen kann (${max} Text insgesamt). Eine kürzere passt vielleicht noch.`,
     chat: 'Chat',
     chatLabel: 'Nachricht',
     send: 'Senden',
@@ -39,7 +43,9 @@ export const STRINGS = {
       receiving: 'wird empfangen',
       done: 'fertig',
       failed: 'fehlgeschlagen – verworfen',
+      refused: 'abgelehnt',
     },
+    recordTooLarge: (max) => `Abgelehnt: größer, als ein Beratungsprotokoll sein kann (höchstens ${max}). Bitten Sie den Berater um eine Kopie auf anderem Weg.`,
     askRecord: 'Der Berater möchte ein Beratungsprotokoll führen (Chat, Dateien, Zustimmungen). Sie erhalten am Ende eine Kopie.',
     askFile: (name, size) => `Der Berater möchte Ihnen eine Datei senden: ${name} (${size}).`,
     askScreen: 'Der Berater möchte Ihnen seinen Bildschirm zeigen (nur ansehen).',
@@ -58,6 +64,7 @@ export const STRINGS = {
       crowded: 'Dieser Code wird schon von zwei Teilnehmern benutzt.',
       expired: 'Der Code ist abgelaufen. Bitten Sie um einen neuen.',
       refused: 'Der Server lehnt gerade ab. Versuchen Sie es gleich noch einmal.',
+      busy: 'Der Server ist gerade ausgelastet. Versuchen Sie es in einer Minute noch einmal.',
       unreachable: 'Der Server ist nicht erreichbar.',
       tampered: 'Die Verbindung wurde manipuliert – abgebrochen.',
       binding: 'Die Verbindung wurde manipuliert (Kanalbindung) – abgebrochen.',
@@ -107,6 +114,10 @@ export const STRINGS = {
     reconnected: 'Connected again.',
     phrase: 'Check phrase',
     phraseHint: 'Compare the check phrase on the phone. If it differs, end at once.',
+    key: 'Key',
+    keyHint: ['The adviser signs the record with it (the PDF names it). Note it down: ', ' checks a record with it.'],
+    shareNear: (pct) => `Your messages already fill ${pct} % of what this consultation can take from you. Please keep it short.`,
+    shareFull: (max) => `Not sent: this message no longer fits into what the consultation can take from you (${max} of text in all). A shorter one may still fit.`,
     chat: 'Chat',
     chatLabel: 'Message',
     send: 'Send',
@@ -123,7 +134,9 @@ export const STRINGS = {
       receiving: 'receiving',
       done: 'done',
       failed: 'failed – discarded',
+      refused: 'refused',
     },
+    recordTooLarge: (max) => `Refused: larger than a consultation record can be (at most ${max}). Ask the adviser for a copy another way.`,
     askRecord: 'The adviser wants to keep a record of this consultation (chat, files, consents). You get a copy at the end.',
     askFile: (name, size) => `The adviser wants to send you a file: ${name} (${size}).`,
     askScreen: 'The adviser wants to show you their screen (view only).',
@@ -142,6 +155,7 @@ export const STRINGS = {
       crowded: 'Two participants already use this code.',
       expired: 'The code expired. Ask for a new one.',
       refused: 'The server refuses right now. Try again in a moment.',
+      busy: 'The server is busy. Try again in a minute.',
       unreachable: 'Cannot reach the server.',
       tampered: 'The connection was tampered with – stopped.',
       binding: 'The connection was tampered with (channel binding) – stopped.',
@@ -226,4 +240,10 @@ export function formatSize(n, lang) {
   }
   const s = i === 0 ? String(v) : v.toFixed(v < 10 ? 1 : 0);
   return `${lang === 'de' ? s.replace('.', ',') : s} ${units[i]}`;
+}
+
+/** formatLimit writes a size limit in MB with one decimal, rounded down (so that "at most" holds). */
+export function formatLimit(n, lang) {
+  const s = (Math.floor(n / 1e5) / 10).toFixed(1);
+  return `${lang === 'de' ? s.replace('.', ',') : s} MB`;
 }

@@ -1,8 +1,24 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { sha256 } from '@noble/hashes/sha2.js';
-import { Consultation, cutName, LineDecoder, MAX_LINE, ProtocolError, validateHostMessage } from '../src/consult.js';
+import {
+  Consultation,
+  cutName,
+  ENTRY_COST,
+  jsonLen,
+  LINE_BREAK_COST,
+  LineDecoder,
+  MAX_LINE,
+  MAX_RECORD_JSON,
+  MAX_RECORD_PDF,
+  MAX_SHARE,
+  ProtocolError,
+  recordCost,
+  validateHostMessage,
+  WARN_SHARE,
+} from '../src/consult.js';
 import { toHex, utf8 } from '../src/bytes.js';
+import { readJSON } from './helpers.mjs';
 
 const enc = (s) => utf8(s);
 
@@ -363,4 +379,115 @@ test('consultation: sending a file hashes, announces, streams, closes', async ()
   assert.equal(c.state.files[0].state, 'sent');
   ctl.line({ t: 'file-ok', id: ann.id, ok: true, sha256: ann.sha256 });
   assert.equal(c.state.files[0].state, 'done');
+});
+
+test('golden: what a message costs in a share, as internal/consult.RecordCost', () => {
+  const tab = readJSON('testdata/record-cost-v1.json');
+  assert.equal(tab.max_share, MAX_SHARE);
+  assert.equal(tab.warn_share, WARN_SHARE);
+  assert.equal(tab.entry_cost, ENTRY_COST);
+  assert.equal(tab.line_break_cost, LINE_BREAK_COST);
+  assert.ok(tab.cases.length >= 20);
+  for (const c of tab.cases) {
+    assert.equal(recordCost(c.name, c.text.repeat(c.repeat ?? 1)), c.cost, c.why);
+  }
+});
+
+test('jsonLen: JSON.stringify plus what Go escapes beyond it', () => {
+  // For well-formed text, Go writes what JSON.stringify writes, except that
+  // it escapes <, > and & (6 bytes instead of 1) and U+2028, U+2029 (6
+  // instead of 3).
+  const alphabet = ['a', 'ß', '€', '😀', '<', '>', '&', '"', '\\', '\n', '\r', '\t', '\b', '\f', '\u0000', '\u001f', '\u007f', '\u0085', '\u2028', '\u2029', '\ufffd', '\ufeff', ' '];
+  let seed = 7;
+  const rnd = (n) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed % n);
+  for (let i = 0; i < 3000; i++) {
+    let s = '';
+    for (let j = rnd(40); j > 0; j--) s += alphabet[rnd(alphabet.length)];
+    const extra = 5 * (s.match(/[<>&]/g) ?? []).length + 3 * (s.match(/[\u2028\u2029]/g) ?? []).length;
+    assert.equal(jsonLen(s), utf8(JSON.stringify(s)).length + extra, JSON.stringify(s));
+  }
+  // A lone surrogate is U+FFFD to Go: three bytes.
+  assert.equal(jsonLen('\ud800'), 5);
+  assert.equal(jsonLen('\udbff\udfff'), 6);
+});
+
+test('consultation: our own message that would pass our share is refused, not sent', () => {
+  const { c, ctl } = setup();
+  const long = '<'.repeat(4000);
+  const cost = recordCost('Bernd', long);
+  let sent = 0;
+  let near = -1;
+  while (c.sendChat(long)) {
+    sent++;
+    if (near < 0 && c.state.share.used >= WARN_SHARE) near = sent;
+  }
+  assert.equal(sent, Math.floor(MAX_SHARE / cost));
+  assert.equal(near, Math.ceil(WARN_SHARE / cost));
+  assert.equal(c.state.share.used, sent * cost);
+  assert.ok(c.state.share.refused);
+  assert.equal(ctl.lines().filter((m) => m.t === 'chat').length, sent, 'the refused message never left');
+  assert.equal(c.state.chat.length, sent);
+  // A short message still fits where the long one did not, and clears the refusal.
+  assert.ok(c.sendChat('Danke.'));
+  assert.equal(c.state.share.refused, false);
+  assert.equal(c.state.share.used, sent * cost + recordCost('Bernd', 'Danke.'));
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('consultation: the share counts the name and text as the host reads them', () => {
+  const session = new FakeSession();
+  const name = 'B\u0007<' + '&'.repeat(200); // cut to 100 bytes, control character dropped
+  const c = new Consultation({ session, name, lang: 'de' });
+  const ctl = new Chan('consult');
+  session.add(ctl);
+  ctl.line({ t: 'hello', v: 1, role: 'host', name: 'Anna', lang: 'de' });
+  const sentName = ctl.lines()[0].name;
+  assert.equal(sentName, 'B<' + '&'.repeat(98));
+  assert.ok(c.sendChat('  a\ud800\n  '));
+  const m = ctl.lines().at(-1);
+  assert.equal(m.text, 'a\ufffd');
+  assert.equal(c.state.share.used, recordCost(sentName, 'a\ufffd'));
+});
+
+test('consultation: a record file larger than the host can make is refused, visibly', () => {
+  const { session, c, ctl } = setup();
+  ctl.line({ t: 'ask', id: 'h1', what: 'record' });
+  c.answer('h1', true);
+  const sum = 'a'.repeat(64);
+  const verdict = (id) => ctl.lines().find((m) => m.t === 'file-ok' && m.id === id);
+  // The signed JSON at its limit is taken; one byte more is not.
+  ctl.line({ t: 'file', id: 'h2', name: 'r.json', size: MAX_RECORD_JSON + 1, sha256: sum, kind: 'record' });
+  const f = c.state.files.find((x) => x.id === 'h2');
+  assert.equal(f.state, 'refused');
+  assert.equal(f.max, MAX_RECORD_JSON);
+  assert.deepEqual(verdict('h2'), { t: 'file-ok', id: 'h2', ok: false });
+  const ch = new Chan('file/h2');
+  session.add(ch);
+  assert.equal(ch.readyState, 'closed', 'its channel is closed unread');
+  // The PDF's limit is MaxPDF; a channel that came first is closed too.
+  const early = new Chan('file/h3');
+  session.add(early);
+  ctl.line({ t: 'file', id: 'h3', name: 'r.pdf', size: MAX_RECORD_PDF + 1, sha256: sum, kind: 'record' });
+  assert.equal(early.readyState, 'closed');
+  assert.equal(c.state.files.find((x) => x.id === 'h3').state, 'refused');
+  assert.equal(verdict('h3').ok, false);
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('consultation: a record is one JSON and one PDF within their limits', () => {
+  const { c, ctl } = setup();
+  ctl.line({ t: 'ask', id: 'h1', what: 'record' });
+  c.answer('h1', true);
+  const sum = 'a'.repeat(64);
+  ctl.line({ t: 'file', id: 'h2', name: 'r.json', size: MAX_RECORD_JSON, sha256: sum, kind: 'record' });
+  ctl.line({ t: 'file', id: 'h3', name: 'R.PDF', size: MAX_RECORD_PDF, sha256: sum, kind: 'record' });
+  ctl.line({ t: 'file', id: 'h4', name: 'r2.json', size: 10, sha256: sum, kind: 'record' });
+  ctl.line({ t: 'file', id: 'h5', name: 'r.exe', size: 10, sha256: sum, kind: 'record' });
+  assert.deepEqual(
+    c.state.files.map((f) => [f.id, f.state]),
+    [
+      ['h2', 'receiving'],
+      ['h3', 'receiving'],
+    ],
+  );
 });
