@@ -22,8 +22,10 @@ const lang = cfg.lang || 'en-US';
 const width = cfg.width || 1280;
 const height = cfg.height || 900;
 
+// log writes one line to stderr, after the time of day (HH:MM:SS.mmm, UTC),
+// so that a test can tell when the page said something.
 function log(...args) {
-  process.stderr.write(args.join(' ') + '\n');
+  process.stderr.write(new Date().toISOString().slice(11, 23) + ' ' + args.join(' ') + '\n');
 }
 
 const firefoxPrefs = {
