@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -28,6 +29,14 @@ func runServer(ctx context.Context, args []string, env Env) int {
 	publicIP := fs.String("public-ip", "", "relay address to advertise (default: the TURN listen address, or this host's first non-loopback address)")
 	fs.BoolVar(&cfg.NoRelay, "no-relay", false, "STUN only: no TURN relay")
 	fs.BoolVar(&cfg.RelayPrivate, "relay-private", false, "let the relay reach private, loopback and link-local peer addresses (LAN and tests)")
+	fs.Func("relay-allow", "let the relay reach peers in this `CIDR` although its policy refuses the range, e.g. a lab's documentation-range \"public\" addresses; never the relay's own addresses (repeatable)", func(v string) error {
+		p, err := netip.ParsePrefix(v)
+		if err != nil {
+			return errors.New("want a CIDR prefix such as 192.0.2.0/24")
+		}
+		cfg.RelayAllow = append(cfg.RelayAllow, p.Masked())
+		return nil
+	})
 	// Relay budgets (issue 7, item 6); 0 means the relay's default.
 	fs.IntVar(&cfg.RelayLimits.MaxAllocations, "relay-max-allocations", relay.DefaultMaxAllocations, "TURN allocations the relay holds at once; more are refused (508)")
 	fs.IntVar(&cfg.RelayLimits.MaxAllocationsPerAddr, "relay-max-allocations-per-addr", relay.DefaultMaxAllocationsPerAddr, "TURN allocations per client IPv4 address or IPv6 /64; more are refused (486)")
@@ -106,6 +115,8 @@ type stackConfig struct {
 	PublicIP     net.IP
 	NoRelay      bool
 	RelayPrivate bool
+	// RelayAllow: see relay.Config.AllowPeers.
+	RelayAllow []netip.Prefix
 	// MinNameplateDigits: see rendezvous.Config.
 	MinNameplateDigits int
 	// Limits are the rendezvous budgets; zero fields take the defaults.
@@ -187,6 +198,7 @@ func startStack(cfg stackConfig) (_ *stack, err error) {
 		TLSListener:  turnTLS,
 		PublicIP:     publicIP,
 		AllowPrivate: cfg.RelayPrivate,
+		AllowPeers:   cfg.RelayAllow,
 		NoTURN:       cfg.NoRelay,
 		Logger:       cfg.Logger,
 

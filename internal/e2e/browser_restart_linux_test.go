@@ -95,7 +95,7 @@ func browserRestart(ctx context.Context, t *testing.T, e browserEngine) {
 	// A bed each: a site's address changes only once.
 	bed := openBed(ctx, t, netbed.Config{Prefix: browserPrefix, A: netbed.Public, B: netbed.Easy, Delay: 5 * time.Millisecond})
 	srvAddr := netbed.ServerAddr.String()
-	srv := start(t, "server", procOptions{Netns: bed.Server}, "server", "--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr)
+	srv := start(t, "server", procOptions{Netns: bed.Server}, append([]string{"server", "--listen", srvAddr + ":8080", "--turn-listen", srvAddr + ":3478", "--public-ip", srvAddr}, relayAllow()...)...)
 	if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {
 		t.Fatalf("server did not start: %v\n%s", err, srv.eventLog())
 	}

@@ -188,7 +188,7 @@ func runCell(ctx context.Context, t testing.TB, c cell) (res cellResult) {
 	bed := openBed(ctx, t, netbed.Config{Prefix: matrixPrefix, A: c.a, B: c.b, Delay: c.rtt / 4})
 
 	srvAddr := netbed.ServerAddr.String()
-	args := []string{"server", "--listen", srvAddr + ":8080", "--turn-listen", srvAddr + ":3478", "--public-ip", srvAddr}
+	args := append([]string{"server", "--listen", srvAddr + ":8080", "--turn-listen", srvAddr + ":3478", "--public-ip", srvAddr}, relayAllow()...)
 	var tlsFiles netbed.TLSFiles
 	if feat.tls {
 		var err error

@@ -238,8 +238,8 @@ func (n *internet) site(inet, role string, kind siteKind, wan, lan string) strin
 // address, and no --relay-private: the relay is as strict as in production.
 func (n *internet) startServer(ctx context.Context) *server {
 	n.t.Helper()
-	p := start(n.t, "server", procOptions{Netns: n.srv}, "server",
-		"--listen", srvIP+":8080", "--turn-listen", srvIP+":3478", "--public-ip", srvIP)
+	p := start(n.t, "server", procOptions{Netns: n.srv}, append([]string{"server",
+		"--listen", srvIP + ":8080", "--turn-listen", srvIP + ":3478", "--public-ip", srvIP}, relayAllow()...)...)
 	return awaitServer(ctx, n.t, p, "")
 }
 

@@ -67,7 +67,7 @@ func runRestart(t *testing.T, disrupt func(ctx context.Context, s *netbed.Site) 
 	// transfer slow enough to be cut in the middle.
 	bed := openBed(ctx, t, netbed.Config{Prefix: matrixPrefix, A: netbed.Public, B: netbed.Easy, Delay: 5 * time.Millisecond})
 	srvAddr := netbed.ServerAddr.String()
-	srv := start(t, "server", procOptions{Netns: bed.Server}, "server", "--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr)
+	srv := start(t, "server", procOptions{Netns: bed.Server}, append([]string{"server", "--listen", srvAddr + ":8080", "--turn-listen", srvAddr + ":3478", "--public-ip", srvAddr}, relayAllow()...)...)
 	if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {
 		t.Fatalf("server did not start: %v\n%s", err, srv.eventLog())
 	}

@@ -46,7 +46,8 @@ func newTLSBed(t *testing.T, ctx context.Context) *tlsBed {
 	srvAddr := netbed.ServerAddr.String()
 	srv := start(t, "server", procOptions{Netns: bed.Server}, "server",
 		"--listen", srvAddr+":8080", "--turn-listen", srvAddr+":3478", "--public-ip", srvAddr,
-		"--tls-listen", srvAddr+":443", "--tls-cert", files.Cert, "--tls-key", files.Key)
+		"--tls-listen", srvAddr+":443", "--tls-cert", files.Cert, "--tls-key", files.Key,
+		"--relay-allow", netbed.SitePrefixes()[0].String(), "--relay-allow", netbed.SitePrefixes()[1].String())
 	if _, err := srv.awaitStderr(ctx, "direkt server running"); err != nil {
 		t.Fatalf("server did not start: %v\n%s", err, srv.eventLog())
 	}

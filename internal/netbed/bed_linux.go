@@ -47,6 +47,18 @@ var (
 	lanNets  = [2]string{"10.1.0", "10.2.0"}
 )
 
+// SitePrefixes are the sites' public /24s. They stand for the internet but
+// are documentation ranges, which a relay refuses as peers; a relay in the
+// bed is told to treat them as public (direkt server --relay-allow), as it
+// would real public addresses.
+func SitePrefixes() []netip.Prefix {
+	out := make([]netip.Prefix, len(siteNets))
+	for i, n := range siteNets {
+		out[i] = netip.MustParsePrefix(n + ".0/24")
+	}
+	return out
+}
+
 // Site is one client site.
 type Site struct {
 	// Name is "a" or "b".

@@ -88,3 +88,18 @@ func peerAllowed(ip net.IP, allowPrivate bool) bool {
 	}
 	return true
 }
+
+// peerListed reports whether ip lies in one of the prefixes, and is neither
+// multicast nor broadcast (which nothing admits).
+func peerListed(ip net.IP, prefixes []netip.Prefix) bool {
+	a := peerAddr(ip)
+	if !a.IsValid() || a.IsMulticast() || a == bcast4 {
+		return false
+	}
+	for _, p := range prefixes {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
+}

@@ -53,6 +53,12 @@ type Config struct {
 	// addresses routable on the internet are relayed to. Multicast and
 	// broadcast are refused either way.
 	AllowPrivate bool
+	// AllowPeers admits peer addresses in these prefixes that the range
+	// policy would refuse: a test bed whose "public" addresses are
+	// documentation ranges, a company network the relay should reach. The
+	// relay's own addresses stay refused, and so do multicast and
+	// broadcast. nil = none.
+	AllowPeers []netip.Prefix
 	// MaxAllocationsPerUser caps concurrent allocations per credential
 	// (the random part of a TURN REST username); beyond it an Allocate is
 	// refused with 486 (Allocation Quota Reached). 0 = 8.
@@ -241,7 +247,7 @@ func New(cfg Config) (*Server, error) {
 	permit := func(client net.Addr, peer net.IP) bool {
 		ok, decided := s.self.permit(peerAddr(peer))
 		if !decided {
-			ok = peerAllowed(peer, cfg.AllowPrivate)
+			ok = peerAllowed(peer, cfg.AllowPrivate) || peerListed(peer, cfg.AllowPeers)
 		}
 		if !ok {
 			s.log.Debug("peer address refused", "peer", peer.String())

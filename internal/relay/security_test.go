@@ -435,3 +435,38 @@ func restPassword(secret []byte, user string) string {
 	mac.Write([]byte(user))
 	return base64.StdEncoding.EncodeToString(mac.Sum(nil))
 }
+
+// TestAllowPeers: a listed prefix admits peers the range policy refuses (a
+// test bed's documentation-range "public" addresses) and nothing else; the
+// relay's own addresses, multicast and broadcast stay refused even when a
+// listed prefix covers them.
+func TestAllowPeers(t *testing.T) {
+	allow := []netip.Prefix{
+		netip.MustParsePrefix("198.51.100.0/24"),
+		netip.MustParsePrefix("127.0.0.0/8"),
+		netip.MustParsePrefix("224.0.0.0/4"),
+		netip.MustParsePrefix("255.255.255.255/32"),
+	}
+	s, udpAddr, _ := startRelayOn(t, "127.0.0.1", relay.Config{AllowPeers: allow})
+	user, pass, _ := s.Credentials(time.Now())
+	c := newRawClient(t, "udp", udpAddr, user, pass)
+	c.allocate(17)
+	for _, p := range []struct {
+		ip   string
+		want bool
+		what string
+	}{
+		{"198.51.100.7", true, "listed documentation range"},
+		{"203.0.113.7", false, "documentation range not listed"},
+		{"10.1.2.3", false, "private, not listed"},
+		{"8.8.8.8", true, "public"},
+		{"127.1.2.3", false, "loopback, listed: still the relay host"},
+		{"224.0.0.1", false, "multicast, listed"},
+		{"255.255.255.255", false, "broadcast, listed"},
+	} {
+		res := c.request(stun.MethodCreatePermission, peerAddr{ip: net.ParseIP(p.ip), port: 9})
+		if got := res.Type.Class == stun.ClassSuccessResponse; got != p.want {
+			t.Errorf("CreatePermission to %s (%s): %v (code %d), want allowed=%v", p.ip, p.what, res.Type, errorCode(res), p.want)
+		}
+	}
+}
