@@ -38,12 +38,14 @@ import (
 // an ICE restart cannot revive that. The page holds its own sends while it
 // suspects or knows its path lost (web/src/hold.js), so in Firefox the
 // client's chat typed while the page shows that it is reconnecting waits
-// in the page and arrives once after the restart, through all three
-// changes. What the page cannot hold is pinned as the limit it is: a
-// message sent before the page noticed the loss ends the consultation,
-// and the page says the connection was lost. A file from the client is in
-// flight in Firefox only across the router's flush: its SCTP retransmits
-// by itself.
+// in the page and arrives once after the restart: across the router's
+// flush always, across the interface going down and up in at least one of
+// five consultations, across a new address when Firefox's own packets
+// (ICE consent checks, SCTP acknowledgements) did not end it first. What
+// the page cannot hold is pinned as the limit it is: a message sent before
+// the page noticed the loss ends the consultation, and the page says the
+// connection was lost. A file from the client is in flight in Firefox only
+// across the router's flush: its SCTP retransmits by itself.
 
 // browserPrefix names this test's namespaces.
 const browserPrefix = "dkw"
