@@ -8,6 +8,7 @@
 import { sha256 } from '@noble/hashes/sha2.js';
 import { randomBytes } from '@noble/hashes/utils.js';
 import { fromUTF8, toHex, utf8, wellFormed } from './bytes.js';
+import { SendHold } from './hold.js';
 import { validText } from './wire.js';
 
 export const MAX_LINE = 64 << 10;
@@ -268,6 +269,8 @@ export class Consultation {
     this.recordFiles = { json: false, pdf: false };
     // The name in our hello: the host counts our messages under it.
     this.helloName = cutText(o.name, 100);
+    // Every write goes through the session's hold (hold.js).
+    this.hold = o.session.hold ?? new SendHold();
     o.session.onchannel = (dc) => this.#channel(dc);
     o.session.ondone((err) => this.#sessionDone(err));
   }
@@ -286,13 +289,13 @@ export class Consultation {
       return;
     }
     const m = /^file\/([A-Za-z0-9_-]{1,32})$/.exec(dc.label);
-    if (!m || !m[1].startsWith('h')) return dc.close();
+    if (!m || !m[1].startsWith('h')) return this.hold.close(dc);
     this.#fileChannel(m[1], dc);
   }
 
   #send(msg) {
     if (!this.dc || this.dc.readyState !== 'open') return false;
-    this.dc.send(utf8(JSON.stringify(msg) + '\n'));
+    this.hold.send(this.dc, utf8(JSON.stringify(msg) + '\n'));
     return true;
   }
 
@@ -368,7 +371,7 @@ export class Consultation {
     const refuse = () => {
       const dc = this.pending.get(m.id)?.dc;
       this.#dropPending(m.id);
-      dc?.close();
+      if (dc) this.hold.close(dc);
     };
     if (!m.id.startsWith('h') || s.files.some((f) => f.id === m.id)) return refuse();
     if (m.kind === 'doc') {
@@ -408,25 +411,25 @@ export class Consultation {
   #fileChannel(id, dc) {
     const f = this.state.files.find((x) => x.id === id && x.from === 'host');
     if (f) {
-      if (!f.waitingChannel) return dc.close();
+      if (!f.waitingChannel) return this.hold.close(dc);
       return this.#attach(f, dc, [], false);
     }
     // The channel may overtake its "file" line; wait a little for it, but
     // only where the client consented to something it could belong to.
     const s = this.state;
     const asked = s.asks.some((a) => a.id === id && a.what === 'file' && a.state === 'accepted');
-    if ((!asked && s.recording !== 'accepted') || this.pending.has(id) || this.pending.size >= 8) return dc.close();
+    if ((!asked && s.recording !== 'accepted') || this.pending.has(id) || this.pending.size >= 8) return this.hold.close(dc);
     const p = { dc, chunks: [], bytes: 0, closed: false, timer: 0 };
     p.timer = setTimeout(() => {
       this.#dropPending(id);
-      dc.close();
+      this.hold.close(dc);
     }, PENDING_WAIT);
     dc.onmessage = (ev) => {
       const b = new Uint8Array(ev.data);
       p.bytes += b.length;
       if (p.bytes > MAX_PENDING_BYTES) {
         this.#dropPending(id);
-        dc.close();
+        this.hold.close(dc);
         return;
       }
       p.chunks.push(b);
@@ -464,7 +467,7 @@ export class Consultation {
         h.update(b);
         f.done += b.length;
         finish(false);
-        dc.close();
+        this.hold.close(dc);
         return;
       }
       h.update(b);
@@ -538,6 +541,8 @@ export class Consultation {
       f.done = 0;
       f.state = 'sending';
       if (!this.#send({ t: 'file', id: f.id, name: f.name, size: f.size, sha256: f.sha256, kind: 'doc' })) throw new Error('not connected');
+      // Opening a channel sends too; the pump waits while sends are held.
+      await this.hold.ready();
       const dc = this.o.session.createChannel(`file/${f.id}`);
       await new Promise((resolve, reject) => {
         dc.onopen = resolve;
@@ -549,7 +554,9 @@ export class Consultation {
         const slice = new Uint8Array(await file.slice(o, o + HASH_SLICE).arrayBuffer());
         for (let i = 0; i < slice.length; i += chunk) {
           if (dc.bufferedAmount > SEND_HIGH) await waitLow(dc, SEND_LOW);
-          dc.send(slice.subarray(i, i + chunk));
+          await this.hold.ready();
+          if (dc.readyState !== 'open') throw new Error('channel closed');
+          this.hold.send(dc, slice.subarray(i, i + chunk));
           sent += Math.min(chunk, slice.length - i);
           f.done = sent - dc.bufferedAmount;
           this.#changed();
@@ -558,7 +565,7 @@ export class Consultation {
       await waitLow(dc, 0);
       f.done = f.size;
       if (f.state === 'sending') f.state = 'sent';
-      dc.close();
+      this.hold.close(dc);
       this.#changed();
     } catch {
       if (f.state !== 'done') f.state = 'failed';
@@ -569,6 +576,8 @@ export class Consultation {
   /** end ends the consultation for both sides at once. */
   end(reason = 'client') {
     if (this.state.phase === 'ended' || this.state.phase === 'failed') return;
+    // Leaving: what waits goes out now, with the end after it.
+    this.hold.release();
     this.#send({ t: 'end', reason: cutText(reason, 200) });
     this.state.endReason = 'self';
     this.state.phase = 'ended';

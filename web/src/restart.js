@@ -19,6 +19,11 @@ export const GIVE_UP = 60_000;
  * host sends a heartbeat on ctl every second (docs/protocol.md, section 5.1).
  */
 export const SILENT = 2_500;
+/**
+ * SUSPECT is how long without data from the host the page already holds its
+ * sends (hold.js), before it counts the path as lost: one heartbeat missed.
+ */
+export const SUSPECT = 1_500;
 /** POLL is how often the session reads its candidate pairs' counters. */
 export const POLL = 500;
 

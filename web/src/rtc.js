@@ -7,7 +7,8 @@
 // the host sends a new offer, which is answered like the first.
 
 import { equal, fromHex } from './bytes.js';
-import { pairActivity, POLL, Reconnector, SILENT } from './restart.js';
+import { SendHold } from './hold.js';
+import { pairActivity, POLL, Reconnector, SILENT, SUSPECT } from './restart.js';
 import { bindingProof } from './wire.js';
 
 /** SessionError is why a session could not be set up or ended: kind "no-path", "binding", "tampered", "peer-gone", "closed". */
@@ -102,6 +103,8 @@ export class Session {
   reconnector = null;
   /** onlink(state, info) is told "reconnecting", "up" (info.pause in ms) and "failed". */
   onlink = null;
+  /** hold is where every write to a data channel goes: held while the path is (suspected) lost. */
+  hold = new SendHold();
 
   constructor(pc, pair) {
     this.#pc = pc;
@@ -171,6 +174,7 @@ export class Session {
     this.#done = true;
     this.err = err;
     this.reconnector?.close();
+    this.hold.shut();
     this.#abort.abort();
     try {
       this.#pc.close();
@@ -386,7 +390,9 @@ function watch(s, pc, pair, o, ctl) {
       if (state === 'reconnecting') {
         counts = new Map();
         gen++;
+        holdSends('reconnecting');
       }
+      if (state === 'up') releaseSends();
       if (state === 'failed') {
         s.finish(new SessionError('no-path', 'the connection was lost and could not be restored'));
         return;
@@ -394,9 +400,26 @@ function watch(s, pc, pair, o, ctl) {
       s.onlink?.(state, info);
     },
   });
+  // Sends wait while the path is lost, and already while it is suspect:
+  // Firefox fails DTLS when a send fails at the socket (hold.js).
+  let heldAt = 0;
+  const holdSends = (why) => {
+    if (!s.hold.held) {
+      heldAt = Date.now();
+      o.log?.(`holding sends (${why})`);
+    }
+    s.hold.hold(why);
+  };
+  const releaseSends = () => {
+    if (!s.hold.held) return;
+    const why = s.hold.why;
+    const n = s.hold.release();
+    o.log?.(`sends go on after ${Date.now() - heldAt} ms (${why}), ${n} held`);
+  };
   const alive = () => {
     heard = Date.now();
     if (o.online?.() ?? true) rc.up();
+    if (rc.state === 'up') releaseSends();
   };
   // The host's heartbeat on ctl (one byte a second, section 5.1) says that
   // it restarts ICE when asked, and that the path carries data. A host that
@@ -431,6 +454,7 @@ function watch(s, pc, pair, o, ctl) {
       counts = r.counts;
       if (r.active) alive();
       else if (Date.now() - heard > SILENT) rc.lost('silent');
+      else if (Date.now() - heard > SUSPECT) holdSends('suspect');
     } catch {
       // closed meanwhile
     } finally {

@@ -17,6 +17,7 @@ import {
   validateHostMessage,
   WARN_SHARE,
 } from '../src/consult.js';
+import { SendHold } from '../src/hold.js';
 import { toHex, utf8 } from '../src/bytes.js';
 import { readJSON } from './helpers.mjs';
 
@@ -164,6 +165,7 @@ class Chan extends EventTarget {
 
 class FakeSession {
   constructor() {
+    this.hold = new SendHold();
     this.closed = false;
     this.done = [];
     this.opened = [];
@@ -379,6 +381,78 @@ test('consultation: sending a file hashes, announces, streams, closes', async ()
   assert.equal(c.state.files[0].state, 'sent');
   ctl.line({ t: 'file-ok', id: ann.id, ok: true, sha256: ann.sha256 });
   assert.equal(c.state.files[0].state, 'done');
+});
+
+test('consultation: while sends are held, chat and answers wait and go out once, in order', () => {
+  const { session, c, ctl } = setup();
+  ctl.line({ t: 'ask', id: 'h1', what: 'record', text: 'Aufzeichnen?' });
+  const before = ctl.lines().length;
+  session.hold.hold('reconnecting');
+  assert.ok(c.sendChat('eins'), 'a held message counts as sent');
+  c.answer('h1', true);
+  assert.ok(c.sendChat('zwei'));
+  assert.equal(ctl.lines().length, before, 'nothing reaches the channel while held');
+  assert.deepEqual(
+    c.state.chat.map((m) => m.text),
+    ['eins', 'zwei'],
+    'the page shows them at once',
+  );
+  session.hold.release();
+  const out = ctl.lines().slice(before);
+  assert.deepEqual(
+    out.map((m) => m.text ?? m.t),
+    ['eins', 'answer', 'zwei'],
+  );
+  session.hold.release();
+  assert.equal(ctl.lines().length, before + 3, 'each once');
+});
+
+test('consultation: a held session pauses the upload pump; it goes on, intact, after the release', async () => {
+  const { session, c, ctl } = setup();
+  const data = new Uint8Array(2 * (1 << 20) + 5).map((_, i) => (i * 13) & 0xff);
+  const p = c.sendFile(new File([data], 'scan.bin'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  const ch = session.opened[0];
+  const got = [];
+  let held = false;
+  ch.send = (b) => {
+    assert.equal(held, false, 'no chunk is written while held');
+    got.push(b.slice());
+    // Hold after the first chunk, as a lost path would.
+    if (got.length === 1) {
+      held = true;
+      session.hold.hold('suspect');
+    }
+  };
+  ch.onopen();
+  for (let i = 0; i < 20; i++) await new Promise((r) => setTimeout(r, 1));
+  assert.equal(got.length, 1, 'the pump waits');
+  assert.equal(session.hold.queued, 0, 'and piles nothing up in the hold');
+  c.sendChat('währenddessen');
+  held = false;
+  session.hold.release();
+  await p;
+  const all = new Uint8Array(got.reduce((n, b) => n + b.length, 0));
+  let o = 0;
+  for (const b of got) {
+    all.set(b, o);
+    o += b.length;
+  }
+  assert.equal(toHex(sha256(all)), toHex(sha256(data)));
+  assert.equal(ch.readyState, 'closed');
+  assert.ok(ctl.lines().some((m) => m.text === 'währenddessen'));
+});
+
+test('consultation: ending while held sends what waits, then the end', () => {
+  const { session, c, ctl } = setup();
+  session.hold.hold('reconnecting');
+  c.sendChat('letzte');
+  c.end();
+  const out = ctl.lines().filter((m) => m.t !== 'hello');
+  assert.deepEqual(
+    out.map((m) => m.t),
+    ['chat', 'end'],
+  );
 });
 
 test('golden: what a message costs in a share, as internal/consult.RecordCost', () => {
