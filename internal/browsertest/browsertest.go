@@ -37,10 +37,6 @@ type Options struct {
 	Lang string
 	// Width and Height of the window; 0 = 1280×900.
 	Width, Height int
-	// Netns runs the browser in that network namespace (ip netns exec, as
-	// root); "" = the test's own. chromedp talks to it over a pipe, which
-	// needs no network.
-	Netns string
 }
 
 // New starts a fresh headless Chromium with its own profile and returns a
@@ -73,19 +69,6 @@ func New(t testing.TB, opts Options) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("lang", lang),
 		chromedp.Flag("accept-lang", lang),
-	}
-	if opts.Netns != "" {
-		ns := opts.Netns
-		flags = append(flags, chromedp.ModifyCmdFunc(func(cmd *exec.Cmd) {
-			// ip netns exec execs the browser in place; the pipe's
-			// descriptors (ExtraFiles) pass through.
-			ip, err := exec.LookPath("ip")
-			if err != nil {
-				ip = "/usr/sbin/ip"
-			}
-			cmd.Args = append([]string{"ip", "netns", "exec", ns, cmd.Path}, cmd.Args[1:]...)
-			cmd.Path = ip
-		}))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
 	ctx, cancelCtx := chromedp.NewContext(actx)
