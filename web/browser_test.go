@@ -188,11 +188,13 @@ func TestJoinInChromium(t *testing.T) {
 	if _, err := fc.Write(data); err != nil {
 		t.Fatal(err)
 	}
-	if err := fc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	// Like the real host (internal/consult, files.go), keep the channel
+	// open until the verdict.
 	if m := h.recv(); m["t"] != "file-ok" || m["id"] != "h3" || m["ok"] != true || m["sha256"] != hexSum {
 		t.Fatalf("file-ok %v", m)
+	}
+	if err := fc.Close(); err != nil {
+		t.Fatal(err)
 	}
 	do(t, bctx, chromedp.WaitVisible(chromedp.CSS(`[data-testid=download-h3]`)))
 	pageSum := do(t, bctx, chromedp.Text(chromedp.CSS(`[data-testid=sha256-h3]`)))
