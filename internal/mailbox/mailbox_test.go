@@ -50,19 +50,36 @@ func realServer(t *testing.T, prefix string) string {
 // subprotocols and hands the connection to script.
 func fakeServer(t *testing.T, subprotocols []string, script func(ctx context.Context, ws *websocket.Conn)) string {
 	t.Helper()
-	var wg sync.WaitGroup
+	var (
+		wg     sync.WaitGroup
+		mu     sync.Mutex
+		closed bool // no wg.Add after cleanup began: Add must not race Wait
+	)
 	ctx, cancel := context.WithCancel(context.Background())
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		if closed {
+			mu.Unlock()
+			return
+		}
+		wg.Add(1)
+		mu.Unlock()
+		defer wg.Done()
 		ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{Subprotocols: subprotocols})
 		if err != nil {
 			return
 		}
-		wg.Add(1)
-		defer wg.Done()
 		defer ws.CloseNow()
 		script(ctx, ws)
 	}))
-	t.Cleanup(func() { cancel(); ts.Close(); wg.Wait() })
+	t.Cleanup(func() {
+		mu.Lock()
+		closed = true
+		mu.Unlock()
+		cancel()
+		ts.Close()
+		wg.Wait()
+	})
 	return ts.URL
 }
 
