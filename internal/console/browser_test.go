@@ -219,18 +219,7 @@ func TestOpenBrowserOtherUser(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s, err := New(Config{Backend: newTestBackend(hostState()), LaunchDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(context.Background()) }()
-	defer func() {
-		s.Close()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	s := serveLaunching(t, dir)
 	errc := make(chan error, 1)
 	go func() { errc <- s.OpenBrowser() }()
 	defer func() {
@@ -286,4 +275,23 @@ func TestOpenBrowserOtherUser(t *testing.T) {
 	if b, err := os.ReadFile(path); err != nil || !bytes.Contains(b, []byte(s.token)) {
 		t.Errorf("the owner cannot read the page: %v", err)
 	}
+}
+
+// serveLaunching serves a console whose browser page goes under dir, and
+// stops it when the test ends, failing the test if Serve failed.
+func serveLaunching(t *testing.T, dir string) *Server {
+	t.Helper()
+	s, err := New(Config{Backend: newTestBackend(hostState()), LaunchDir: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- s.Serve(context.Background()) }()
+	t.Cleanup(func() {
+		s.Close()
+		if err := <-served; err != nil {
+			t.Errorf("Serve: %v", err)
+		}
+	})
+	return s
 }

@@ -378,18 +378,7 @@ func TestUIFromLauncher(t *testing.T) {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
-	s, err := New(Config{Backend: newTestBackend(hostState()), LaunchDir: dir})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- s.Serve(context.Background()) }()
-	defer func() {
-		s.Close()
-		if err := <-served; err != nil {
-			t.Errorf("Serve: %v", err)
-		}
-	}()
+	s := serveLaunching(t, dir)
 	if err := s.OpenBrowser(); err != nil {
 		t.Fatal(err)
 	}
