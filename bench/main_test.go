@@ -5,12 +5,15 @@ import (
 	"testing"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
 // TestMain fails the run if a test or benchmark leaves a goroutine behind:
 // every command, PeerConnection and QUIC connection started here must be
 // torn down before its measurement returns.
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	goleak.VerifyTestMain(m)
 }
 

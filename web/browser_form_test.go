@@ -1,7 +1,6 @@
 package web_test
 
 import (
-	"bufio"
 	"context"
 	"crypto/ed25519"
 	"crypto/rand"
@@ -104,7 +103,7 @@ func TestJoinByFormOnAPhone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{t: t, sess: sess, ch: ch, in: bufio.NewScanner(ch)}
+	h := newHost(t, sess, ch)
 	h.send(map[string]any{"t": "hello", "v": 1, "role": "host", "name": "Anna Adviser", "lang": "en"})
 	if m := h.recv(); m["t"] != "hello" || m["name"] != "Bernd" || m["lang"] != "en" {
 		t.Fatalf("client hello %v", m)
@@ -138,7 +137,11 @@ func TestJoinByFormOnAPhone(t *testing.T) {
 	if fc.Label() != "file/"+id || !strings.HasPrefix(id, "c") {
 		t.Fatalf("channel %q for file %q", fc.Label(), id)
 	}
+	// A page that stops sending ends the session, and so the read, rather
+	// than hang the test.
+	stall := time.AfterFunc(recvTimeout, func() { _ = sess.Close() })
 	got, err := io.ReadAll(fc)
+	stall.Stop()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,7 +31,27 @@ type host struct {
 	t    *testing.T
 	sess *session.Session
 	ch   *session.Channel
-	in   *bufio.Scanner
+	in   chan []byte // the consult channel's lines
+	err  error       // why in was closed
+}
+
+// recvTimeout bounds one host.recv: a page that never answers fails the
+// test instead of hanging it.
+const recvTimeout = 30 * time.Second
+
+// newHost reads ch's lines in the background until the channel or the
+// session ends (the test closes the session as it ends).
+func newHost(t *testing.T, sess *session.Session, ch *session.Channel) *host {
+	h := &host{t: t, sess: sess, ch: ch, in: make(chan []byte, 64)}
+	go func() {
+		defer close(h.in)
+		sc := bufio.NewScanner(ch)
+		for sc.Scan() {
+			h.in <- bytes.Clone(sc.Bytes())
+		}
+		h.err = sc.Err()
+	}()
+	return h
 }
 
 // do runs one browser action and fails the test on an error.
@@ -57,12 +77,19 @@ func (h *host) send(m map[string]any) {
 
 func (h *host) recv() map[string]any {
 	h.t.Helper()
-	if !h.in.Scan() {
-		h.t.Fatalf("consult read: %v", h.in.Err())
+	var line []byte
+	select {
+	case l, ok := <-h.in:
+		if !ok {
+			h.t.Fatalf("consult read: %v", h.err)
+		}
+		line = l
+	case <-time.After(recvTimeout):
+		h.t.Fatalf("consult read: no line from the page within %v", recvTimeout)
 	}
 	var m map[string]any
-	if err := json.Unmarshal(h.in.Bytes(), &m); err != nil {
-		h.t.Fatalf("consult line %q: %v", h.in.Text(), err)
+	if err := json.Unmarshal(line, &m); err != nil {
+		h.t.Fatalf("consult line %q: %v", line, err)
 	}
 	return m
 }
@@ -133,7 +160,7 @@ func TestJoinInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	h := &host{t: t, sess: sess, ch: ch, in: bufio.NewScanner(ch)}
+	h := newHost(t, sess, ch)
 	h.send(map[string]any{"t": "hello", "v": 1, "role": "host", "name": "Anna Adviser", "lang": "de", "agent": "direkt"})
 	if m := h.recv(); m["t"] != "hello" || m["role"] != "client" || m["name"] != "Gast" || m["lang"] != "de" {
 		t.Fatalf("client hello %v", m)
@@ -185,9 +212,11 @@ func TestJoinInChromium(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	stall := time.AfterFunc(recvTimeout, func() { _ = sess.Close() }) // a page that stops reading fails the write
 	if _, err := fc.Write(data); err != nil {
 		t.Fatal(err)
 	}
+	stall.Stop()
 	// Like the real host (internal/consult, files.go), keep the channel
 	// open until the verdict.
 	if m := h.recv(); m["t"] != "file-ok" || m["id"] != "h3" || m["ok"] != true || m["sha256"] != hexSum {

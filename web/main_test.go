@@ -10,9 +10,14 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 var (
 	installOnce sync.Once

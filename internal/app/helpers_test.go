@@ -25,9 +25,13 @@ import (
 	"github.com/direkt/direkt/internal/code"
 	"github.com/direkt/direkt/internal/console"
 	"github.com/direkt/direkt/internal/rendezvous"
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 // leakCheck verifies, after everything else the test cleans up, that none of
 // its goroutines outlived it. Call it first in a test.

@@ -82,11 +82,38 @@ func New(t testing.TB, opts Options) context.Context {
 		cancelAlloc()
 		t.Fatalf("start Chromium %s: %v", path, err)
 	}
-	t.Cleanup(func() {
-		cancelCtx()
-		cancelAlloc()
-	})
+	var proc *os.Process
+	if c := chromedp.FromContext(ctx); c != nil && c.Browser != nil {
+		proc = c.Browser.Process()
+	}
+	t.Cleanup(func() { stopBounded(t, "Chromium", proc, func() { cancelCtx(); cancelAlloc() }) })
 	return ctx
+}
+
+// stopBounded runs stop (which waits for the browser to exit) and gives it
+// 30 s; then it kills the browser process and gives stop 15 s more. A
+// browser that hangs as it ends must fail its test, not hang the binary
+// until go test's timeout.
+func stopBounded(t testing.TB, what string, proc *os.Process, stop func()) {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		stop()
+	}()
+	select {
+	case <-done:
+		return
+	case <-time.After(30 * time.Second):
+	}
+	if proc != nil {
+		_ = proc.Kill()
+	}
+	select {
+	case <-done:
+		t.Errorf("%s did not stop within 30 s; killed", what)
+	case <-time.After(15 * time.Second):
+		t.Errorf("%s did not stop within 30 s, nor 15 s after it was killed; left behind", what)
+	}
 }
 
 // StepTimeout bounds one Do.

@@ -22,10 +22,14 @@ import (
 
 	"github.com/direkt/direkt/internal/mailbox"
 	"github.com/direkt/direkt/internal/mitm"
+	"github.com/direkt/direkt/internal/testwatch"
 	"github.com/direkt/direkt/internal/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 // testServer runs the real rendezvous and relay on loopback.
 func testServer(t *testing.T) string {

@@ -16,9 +16,12 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	goleak.VerifyTestMain(m)
 }
 

@@ -19,10 +19,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/direkt/direkt/internal/session"
+	"github.com/direkt/direkt/internal/testwatch"
 	"github.com/direkt/direkt/internal/wire"
 )
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	goleak.VerifyTestMain(m)
 }
 

@@ -58,6 +58,7 @@ var rules = map[string]rule{
 	"internal/browsertest": {external: []string{"github.com/chromedp/"}},
 	"internal/version":     {},
 	"internal/deptest":     {},
+	"internal/testwatch":   {},
 	"internal/e2e":         {},
 	"internal/netbed":      {external: []string{"golang.org/x/net/", "golang.org/x/sys/"}},
 	"cmd/direkt":           {own: []string{"internal/cli"}},

@@ -10,12 +10,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
 // direktBin is the path of the direkt binary that TestMain built.
 var direktBin string
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	dir, err := os.MkdirTemp("", "direkt-e2e-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "e2e:", err)

@@ -17,10 +17,12 @@ import (
 
 	"github.com/direkt/direkt/internal/mailbox"
 	"github.com/direkt/direkt/internal/rendezvous"
+	"github.com/direkt/direkt/internal/testwatch"
 	"github.com/direkt/direkt/internal/wire"
 )
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	goleak.VerifyTestMain(m)
 }
 

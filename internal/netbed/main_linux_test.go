@@ -8,12 +8,15 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
 // testPrefix names this package's test namespaces.
 const testPrefix = "nbt"
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	if Available() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 		if gone, err := SweepStale(ctx, testPrefix); err != nil {

@@ -18,10 +18,14 @@ import (
 	"github.com/direkt/direkt/internal/mitm"
 	"github.com/direkt/direkt/internal/pairing"
 	"github.com/direkt/direkt/internal/rendezvous"
+	"github.com/direkt/direkt/internal/testwatch"
 	"github.com/direkt/direkt/internal/wire"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 // newServer runs a real rendezvous server on loopback.
 func newServer(t *testing.T) string {

@@ -9,9 +9,14 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 var ext = netip.MustParseAddrPort("198.51.100.7:41000")
 

@@ -14,9 +14,14 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	testwatch.Arm()
+	goleak.VerifyTestMain(m)
+}
 
 // fakeProxy is a loopback TCP server that reads one CONNECT request per
 // connection and then does what reply says: it is the proxy's side, under

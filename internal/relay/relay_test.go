@@ -17,11 +17,13 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/direkt/direkt/internal/relay"
+	"github.com/direkt/direkt/internal/testwatch"
 )
 
 var quiet = slog.New(slog.DiscardHandler)
 
 func TestMain(m *testing.M) {
+	testwatch.Arm()
 	// pion's TURN client, the test peer here, binds a channel in a
 	// goroutine of its own after the first write; a bind still in flight
 	// when the test tears the client down waits out its retransmissions

@@ -21,6 +21,7 @@ import (
 
 	"github.com/direkt/direkt/internal/mailbox"
 	"github.com/direkt/direkt/internal/rendezvous"
+	"github.com/direkt/direkt/internal/testwatch"
 	"github.com/direkt/direkt/internal/wire"
 )
 
@@ -28,6 +29,7 @@ func TestMain(m *testing.M) {
 	if os.Getenv(loadServerEnv) != "" {
 		runLoadServer() // the load test's server process; does not return
 	}
+	testwatch.Arm()
 	goleak.VerifyTestMain(m)
 }
 
