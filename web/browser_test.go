@@ -33,6 +33,8 @@ type host struct {
 	ch   *session.Channel
 	in   chan []byte // the consult channel's lines
 	err  error       // why in was closed
+	// page, if set, is the browser tab: a stalled recv logs what it shows.
+	page context.Context
 }
 
 // recvTimeout bounds one host.recv: a page that never answers fails the
@@ -75,6 +77,23 @@ func (h *host) send(m map[string]any) {
 	}
 }
 
+// shows is what the page shows, for a failure message.
+func (h *host) shows() string {
+	if h.page == nil {
+		return "(no page)"
+	}
+	ctx, cancel := context.WithTimeout(h.page, 5*time.Second)
+	defer cancel()
+	s, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({body: {...document.body.dataset},
+		files: [...document.querySelectorAll('[data-testid=file]')].map((e) => ({...e.dataset})),
+		asks: [...document.querySelectorAll('[data-testid=ask]')].map((e) => ({...e.dataset})),
+		chat: document.querySelectorAll('[data-testid=chat-message]').length})`))
+	if err != nil {
+		return fmt.Sprintf("(not readable: %v)", err)
+	}
+	return s
+}
+
 func (h *host) recv() map[string]any {
 	h.t.Helper()
 	var line []byte
@@ -85,7 +104,7 @@ func (h *host) recv() map[string]any {
 		}
 		line = l
 	case <-time.After(recvTimeout):
-		h.t.Fatalf("consult read: no line from the page within %v", recvTimeout)
+		h.t.Fatalf("consult read: no line from the page within %v; the page shows %s", recvTimeout, h.shows())
 	}
 	var m map[string]any
 	if err := json.Unmarshal(line, &m); err != nil {
@@ -161,6 +180,7 @@ func TestJoinInChromium(t *testing.T) {
 		t.Fatal(err)
 	}
 	h := newHost(t, sess, ch)
+	h.page = bctx
 	h.send(map[string]any{"t": "hello", "v": 1, "role": "host", "name": "Anna Adviser", "lang": "de", "agent": "direkt"})
 	if m := h.recv(); m["t"] != "hello" || m["role"] != "client" || m["name"] != "Gast" || m["lang"] != "de" {
 		t.Fatalf("client hello %v", m)

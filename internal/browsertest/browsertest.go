@@ -9,11 +9,16 @@ package browsertest
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
+	"strings"
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -71,7 +76,9 @@ func New(t testing.TB, opts Options) context.Context {
 		chromedp.Flag("accept-lang", lang),
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
-	ctx, cancelCtx := chromedp.NewContext(actx)
+	// What the first tab prints and throws, for a failed test's log.
+	pageLog := &lockedBuffer{}
+	ctx, cancelCtx := chromedp.NewContext(actx, chromedp.WithListener(func(ev any) { logPageEvent(pageLog, ev) }))
 	// Start the browser now, so a broken install fails here, not mid-test.
 	// The first Run's context must carry no deadline: it owns the browser.
 	timer := time.AfterFunc(60*time.Second, cancelCtx)
@@ -86,8 +93,43 @@ func New(t testing.TB, opts Options) context.Context {
 	if c := chromedp.FromContext(ctx); c != nil && c.Browser != nil {
 		proc = c.Browser.Process()
 	}
-	t.Cleanup(func() { stopBounded(t, "Chromium", proc, func() { cancelCtx(); cancelAlloc() }) })
+	t.Cleanup(func() {
+		stopBounded(t, "Chromium", proc, func() { cancelCtx(); cancelAlloc() })
+		if t.Failed() {
+			t.Logf("Chromium console (first tab):\n%s", pageLog.String())
+		}
+	})
 	return ctx
+}
+
+// logPageEvent writes a page's console message or uncaught exception to w,
+// one line each, with the time.
+func logPageEvent(w io.Writer, ev any) {
+	at := time.Now().Format("15:04:05.000")
+	switch ev := ev.(type) {
+	case *runtime.EventConsoleAPICalled:
+		var parts []string
+		for _, a := range ev.Args {
+			if a.Value != nil {
+				var s string
+				if json.Unmarshal(a.Value, &s) == nil {
+					parts = append(parts, s)
+				} else {
+					parts = append(parts, string(a.Value))
+				}
+			} else {
+				parts = append(parts, a.Description)
+			}
+		}
+		fmt.Fprintf(w, "%s console.%s: %s\n", at, ev.Type, strings.Join(parts, " "))
+	case *runtime.EventExceptionThrown:
+		d := ev.ExceptionDetails
+		msg := d.Text
+		if d.Exception != nil && d.Exception.Description != "" {
+			msg = d.Exception.Description
+		}
+		fmt.Fprintf(w, "%s uncaught: %s (%s:%d)\n", at, msg, d.URL, d.LineNumber)
+	}
 }
 
 // stopBounded runs stop (which waits for the browser to exit) and gives it
