@@ -66,6 +66,11 @@ const (
 	heartbeatInterval = time.Second
 )
 
+// ReconnectWait bounds how long peer a waits, after a resumable session
+// with a browser ended, for the browser's "reconnect" (docs/protocol.md,
+// section 5.2): as long as it waits for a restart request.
+const ReconnectWait = restartRequestWait
+
 // restarter is the restart state of one Session.
 type restarter struct {
 	max       int  // attempts per episode; 0: restarts off
@@ -347,6 +352,9 @@ func (s *Session) heartbeatLoop() {
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
 	beat := []byte{0}
+	if s.resumable {
+		beat[0] = 1 // the browser may ask for a new connection (section 5.2)
+	}
 	for {
 		select {
 		case <-t.C:

@@ -111,6 +111,15 @@ type Config struct {
 	// Peer a then waits up to restartRequestWait after its path failed for
 	// the request or for the path to come back. Ignored for peer b.
 	RestartOnRequest bool
+	// Resumable (peer a with RestartOnRequest only) lets the browser peer
+	// ask for a whole new connection with a "reconnect" signal when its
+	// DTLS transport failed (docs/protocol.md, section 5.2): the session
+	// then ends with ErrPeerReconnects and stops reading the Signaller, so
+	// that the caller can Connect again over it. A resumable session sends
+	// no "bye" when it fails (only when closed): the caller decides whether
+	// the pairing goes on. Its heartbeat is 0x01, which tells the browser
+	// that it may ask.
+	Resumable bool
 	// TURNDial opens the TCP and TLS connections to TURN servers: through
 	// a proxy, with a private CA for turns: (turndial.go). Nil means pion
 	// dials them directly and checks turns: against the system's roots.
@@ -235,6 +244,8 @@ type Session struct {
 	path   Path
 
 	rs *restarter // ICE restarts and path changes
+	// resumable: see Config.Resumable.
+	resumable bool
 }
 
 type outSignal struct {
@@ -354,6 +365,7 @@ func newSession(cfg Config) (*Session, error) {
 		rs:         newRestarter(cfg.Restarts, cfg.RestartOnRequest && cfg.Role == wire.RoleA),
 	}
 	s.localFP = cert.fp
+	s.resumable = cfg.Resumable && s.rs.onRequest
 	s.linger = cfg.linger
 	if s.linger == 0 {
 		s.linger = defaultLinger
@@ -575,7 +587,10 @@ func (s *Session) reap() {
 	} else {
 		s.log.Debug("session ending", "cause", s.err)
 	}
-	if !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) {
+	// A resumable session that failed leaves the mailbox to the caller,
+	// which may build the next connection over it.
+	if !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) &&
+		!errors.Is(s.err, ErrPeerReconnects) && (s.err == nil || !s.resumable) {
 		reason := "closed"
 		if s.err != nil {
 			reason = "failed"
