@@ -443,7 +443,6 @@ func (c *Consultation) protocolErrorLocked(err error) {
 	c.finishLocked(endProtocol, 0, "protocol error: "+strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": "), err)
 }
 
-
 // reap waits for the end, lets record files finish where the protocol says
 // so, and tears everything down.
 func (c *Consultation) reap() {
