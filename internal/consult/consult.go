@@ -449,6 +449,9 @@ func (c *Consultation) reap() {
 	<-c.finishing
 	c.mu.Lock()
 	kind, sent := c.endKind, c.endSent
+	if c.suspended {
+		kind = endLost // no connection: nothing can go out or come in
+	}
 	c.mu.Unlock()
 	switch kind {
 	case endLocal:

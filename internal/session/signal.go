@@ -188,7 +188,9 @@ func (s *Session) handleSignal(sig wire.Signal) bool {
 	case wire.SignalRestart:
 		s.onRestartRequest()
 	case wire.SignalReconnect:
-		if s.role != wire.RoleA || !s.resumable || !s.connected.Load() {
+		// Also while connecting: the browser gave up the attempt and
+		// asks for the next one.
+		if s.role != wire.RoleA || !s.resumable {
 			s.log.Debug("ignoring a reconnect request")
 			return true
 		}
