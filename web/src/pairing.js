@@ -598,6 +598,11 @@ export class Pair {
     return this.#mb.reopen();
   }
 
+  /** reopenable says whether the mailbox can still be re-opened. */
+  get reopenable() {
+    return this.#mb.reopenable;
+  }
+
   /** mailboxUp says whether the mailbox's WebSocket is usable. */
   get mailboxUp() {
     return this.#mb.up;
