@@ -685,7 +685,7 @@ function watch(s, l, o) {
     if (!s.reconnector) {
       s.reconnector = rc;
       s.rebuilds = ev.data instanceof ArrayBuffer && new Uint8Array(ev.data)[0] === 1;
-      o.log?.(s.rebuilds ? 'the host restarts ICE and rebuilds the connection when asked' : 'the host restarts ICE when asked');
+      o.log?.(s.rebuilds ? 'the host restarts ICE when asked, and builds a new connection when asked' : 'the host restarts ICE when asked');
     }
     alive();
   };
