@@ -3,8 +3,8 @@ package session
 import (
 	"context"
 	"errors"
-	"sync"
 	"io"
+	"sync"
 	"testing"
 	"time"
 

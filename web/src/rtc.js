@@ -682,7 +682,7 @@ function watch(s, l, o) {
   // that sends none does not restart: then a failed path ends the
   // session, as before.
   ctl.onmessage = (ev) => {
-    if (!s.reconnector) {
+    if (s.reconnector !== rc) {
       s.reconnector = rc;
       s.rebuilds = ev.data instanceof ArrayBuffer && new Uint8Array(ev.data)[0] === 1;
       o.log?.(s.rebuilds ? 'the host restarts ICE when asked, and builds a new connection when asked' : 'the host restarts ICE when asked');
@@ -769,6 +769,10 @@ function watch(s, l, o) {
   };
   l.stopWatch = stop;
   s.ondone(stop);
+  // A new connection to a host that rebuilds: it heartbeats, so a silence
+  // counts from now on, before its first heartbeat arrives (the path may
+  // go again at once).
+  if (s.rebuilds) s.reconnector = rc;
 }
 
 // A channel that arrives before anyone listens keeps what it receives: a
