@@ -46,9 +46,9 @@ func (b *base) reconnect(ctx context.Context, l *live) error {
 	old := l.sess
 	b.mu.Unlock()
 	asked := errors.Is(old.Err(), session.ErrPeerReconnects)
-	// Closing the old session lets the consultation's old goroutines go;
-	// a resumable session that failed says no "bye".
-	old.Close()
+	// Closing the old session lets the consultation's old goroutines go.
+	// No "bye": the browser is to come back over the same mailbox.
+	old.Drop()
 	rctx, cancel := context.WithTimeout(ctx, session.ReconnectWait)
 	defer cancel()
 	if !asked {

@@ -246,6 +246,8 @@ type Session struct {
 	rs *restarter // ICE restarts and path changes
 	// resumable: see Config.Resumable.
 	resumable bool
+	// quiet: Drop closed it, so no "bye".
+	quiet atomic.Bool
 }
 
 type outSignal struct {
@@ -589,7 +591,7 @@ func (s *Session) reap() {
 	}
 	// A resumable session that failed leaves the mailbox to the caller,
 	// which may build the next connection over it.
-	if !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) &&
+	if !s.quiet.Load() && !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) &&
 		!errors.Is(s.err, ErrPeerReconnects) && (s.err == nil || !s.resumable) {
 		reason := "closed"
 		if s.err != nil {
@@ -647,6 +649,14 @@ func (s *Session) Close() error {
 	s.finish(nil)
 	<-s.dead
 	return nil
+}
+
+// Drop closes the session as Close does, but sends no "bye": the caller
+// goes on over the Signaller with a new session (docs/protocol.md,
+// section 5.2). A "bye" that is already queued may still go out.
+func (s *Session) Drop() error {
+	s.quiet.Store(true)
+	return s.Close()
 }
 
 // Path reports the path of the selected candidate pair. It is refreshed on
