@@ -172,7 +172,9 @@ func (c *Consultation) Resume(ctx context.Context, s *session.Session) error {
 	case <-l.ctx.Done():
 		return fmt.Errorf("%w: lost again while resuming", ErrConnectionLost)
 	case <-ctx.Done():
-		return fmt.Errorf("consult: resume: no resume from the peer: %w", context.Cause(ctx))
+		err := fmt.Errorf("consult: resume: no resume from the peer: %w", context.Cause(ctx))
+		c.linkLost(l, fmt.Errorf("%w: %w", ErrConnectionLost, err)) // suspended again, for Abandon
+		return err
 	}
 	return nil
 }

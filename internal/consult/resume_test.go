@@ -2,10 +2,12 @@ package consult
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/direkt/direkt/internal/session"
 )
@@ -207,6 +209,37 @@ func TestResumeRules(t *testing.T) {
 		waitDone(t, host)
 		if err := host.Err(); !errors.Is(err, ErrProtocol) {
 			t.Errorf("err %v, want ErrProtocol", err)
+		}
+	})
+	t.Run("no resume at all", func(t *testing.T) {
+		sa, sb := connectPair(t)
+		ctx := testCtx(t)
+		raw := make(chan *rawPeer, 1)
+		go func() { raw <- newRawClient(t, sb) }()
+		host, err := Start(ctx, sa, resumable(hostConfig(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = host.End("test over") })
+		<-raw
+		_ = sa.Close()
+		isSuspended(t, host)
+		sa2, sb2 := connectPair(t)
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		go func() {
+			if ch, err := sb2.Accept(ctx); err == nil {
+				startRaw(t, sb2, ch) // says nothing
+			}
+		}()
+		if err := host.Resume(rctx, sa2); err == nil {
+			t.Fatal("Resume succeeded without the peer's resume")
+		}
+		isSuspended(t, host)
+		host.Abandon(errors.New("gave up"))
+		waitDone(t, host)
+		if err := host.Err(); !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("err %v, want ErrConnectionLost", err)
 		}
 	})
 	t.Run("abandoned", func(t *testing.T) {
