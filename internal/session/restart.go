@@ -372,7 +372,8 @@ func (s *Session) heartbeatLoop() {
 }
 
 // awaitRequest waits, at most d, for peer b's restart request (true) or for
-// ICE to connect again by itself (false).
+// ICE to connect again by itself (false); without signalling, only for the
+// latter, at most defaultICEFailed.
 func (s *Session) awaitRequest(d time.Duration) (bool, error) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -384,6 +385,13 @@ func (s *Session) awaitRequest(d time.Duration) (bool, error) {
 		select {
 		case <-s.rs.asked:
 			return true, nil
+		case <-s.rs.sigGone:
+			// No request can come any more (the browser left the
+			// mailbox): the path may still come back by itself.
+			if err := s.awaitICE(defaultICEFailed); err != nil {
+				return false, fmt.Errorf("%w: %w", errSignallingGone, err)
+			}
+			return false, nil
 		case <-changed:
 		case <-t.C:
 			return false, fmt.Errorf("no restart request within %s", d)
