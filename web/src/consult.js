@@ -292,6 +292,7 @@ export class Consultation {
   #channel(dc) {
     if (dc.label === 'consult' && !this.dc) {
       this.dc = dc;
+      this.dcLink = this.o.session.link;
       dc.onmessage = (ev) => this.#data(ev.data);
       dc.onclose = () => this.#consultClosed(dc);
       if (dc.readyState === 'open') this.#hello();
@@ -320,7 +321,8 @@ export class Consultation {
 
   /** #consultClosed: a consult channel that closes without an "end" is a dead connection, which the session may rebuild. */
   #consultClosed(dc) {
-    if (dc !== this.dc) return;
+    // A channel of a connection already replaced says nothing.
+    if (dc !== this.dc || this.dcLink !== this.o.session.link) return;
     if (this.o.session.rebuilds && this.o.session.wanted()) this.o.session.lost?.('consult channel closed');
     else this.#sessionDone(null);
   }
@@ -332,6 +334,7 @@ export class Consultation {
    */
   #resume(dc) {
     this.dc = dc;
+    this.dcLink = this.o.session.link;
     this.resuming = true;
     this.decoder = new LineDecoder();
     for (const f of this.state.files) {
