@@ -689,3 +689,27 @@ test('consultation: without a host that rebuilds, a closed consult channel ends 
   assert.equal(c.state.endReason, 'lost');
   assert.ok(session.closed);
 });
+
+test('consultation: the old consult channel closing late starts no second rebuild', () => {
+  const session = new FakeSession();
+  session.rebuilds = true;
+  session.lostWhy = [];
+  session.lost = (why) => session.lostWhy.push(why);
+  session.link = 'first';
+  const c = new Consultation({ session, name: 'Bernd', lang: 'de' });
+  const ctl = new Chan('consult');
+  session.add(ctl);
+  ctl.line({ t: 'hello', v: 1, role: 'host', name: 'Anna', lang: 'de' });
+  // The session replaced its connection; the old channel reports its
+  // close only now, before the host's new consult channel came.
+  session.link = 'second';
+  ctl.close();
+  assert.deepEqual(session.lostWhy, []);
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  ctl2.line({ t: 'resume', got: 1, sent: 1 });
+  assert.equal(c.state.phase, 'connected');
+  // The new channel's own close does start one.
+  ctl2.close();
+  assert.deepEqual(session.lostWhy, ['consult channel closed']);
+});
