@@ -315,10 +315,10 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 // follow forwards the consultation's changes until it is done, then closes
 // the session and the mailbox.
 func (b *base) follow(ctx context.Context, l *live) {
+	var rw sync.WaitGroup
+	defer rw.Wait() // after cancel: the resumer ends with fctx
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var rw sync.WaitGroup
-	defer rw.Wait() // before cancel: the resumer ends with fctx
 	rw.Go(func() { b.keepUp(fctx, l) })
 	changed := l.cons.Changed(fctx)
 	// The consultation may have changed between connect and this
