@@ -235,15 +235,28 @@ func consultErr(err error) error {
 // gets it on both ends, so that both report the same path. On failure it
 // leaves the mailbox (mood errory).
 func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Policy, loopback bool, turnDial *session.TURNDial, log *slog.Logger) (*session.Session, error) {
+	sess, err := session.Connect(ctx, sessionConfig(pair, policy, loopback, turnDial, log))
+	if err != nil {
+		pair.Close(wire.MoodErrory)
+		return nil, err
+	}
+	return sess, nil
+}
+
+// sessionConfig is the session's configuration over pair. A browser peer
+// (its hello has no long-term key) gets a resumable session: it may ask
+// for a new connection when its DTLS transport failed (docs/protocol.md,
+// section 5.2).
+func sessionConfig(pair *pairing.Pair, policy session.Policy, loopback bool, turnDial *session.TURNDial, log *slog.Logger) session.Config {
 	if pair.Peer.Path == wire.PathRelay {
 		policy = session.PolicyRelay
 	}
-	// A browser (its hello has no long-term key) asks for an ICE restart
-	// when its path goes (docs/protocol.md, section 5.1); the host restarts
-	// only then, so that a join page that answers one offer only (an older
-	// server's) never has its path cut while it may yet recover.
-	onRequest := len(pair.Peer.ID) == 0
-	sess, err := session.Connect(ctx, session.Config{
+	// A browser asks for an ICE restart when its path goes
+	// (docs/protocol.md, section 5.1); the host restarts only then, so
+	// that a join page that answers one offer only (an older server's)
+	// never has its path cut while it may yet recover.
+	browser := len(pair.Peer.ID) == 0
+	return session.Config{
 		Role:             pair.Role,
 		Signaller:        pair,
 		ICEServers:       pair.ICEServers,
@@ -251,14 +264,10 @@ func ConnectSession(ctx context.Context, pair *pairing.Pair, policy session.Poli
 		BindingKey:       pair.Keys.Binding,
 		IncludeLoopback:  loopback,
 		Logger:           log,
-		RestartOnRequest: onRequest,
+		RestartOnRequest: browser,
+		Resumable:        browser,
 		TURNDial:         turnDial,
-	})
-	if err != nil {
-		pair.Close(wire.MoodErrory)
-		return nil, err
 	}
-	return sess, nil
 }
 
 // connect builds the session over a pairing and starts the consultation.
@@ -280,6 +289,9 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 		DataDir:   b.cfg.DataDir,
 		AskRecord: askRecord,
 		Logger:    b.log,
+		// A browser client's consultation outlives a connection that
+		// has to be rebuilt (resume.go).
+		Resumable: role == consult.Host && len(pair.Peer.ID) == 0,
 	})
 	if err != nil {
 		sess.Close()
@@ -303,8 +315,11 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 // follow forwards the consultation's changes until it is done, then closes
 // the session and the mailbox.
 func (b *base) follow(ctx context.Context, l *live) {
+	var rw sync.WaitGroup
+	defer rw.Wait() // after cancel: the resumer ends with fctx
 	fctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	rw.Go(func() { b.keepUp(fctx, l) })
 	changed := l.cons.Changed(fctx)
 	// The consultation may have changed between connect and this
 	// subscription (an answer, a chat): the console must hear of it.
@@ -328,7 +343,12 @@ func (b *base) follow(ctx context.Context, l *live) {
 		break
 	}
 	snap := l.cons.Snapshot()
-	l.sess.Close()
+	cancel()
+	rw.Wait()
+	b.mu.Lock()
+	sess := l.sess
+	b.mu.Unlock()
+	sess.Close()
 	l.pair.Close(wire.MoodHappy)
 	b.mu.Lock()
 	l.ended = true

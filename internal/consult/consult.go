@@ -2,9 +2,7 @@ package consult
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"strconv"
@@ -79,6 +77,13 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock of the Snapshot's times. Nil means time.Now.
 	Now func() time.Time
+
+	// Resumable lets the consultation outlive its session: when the session
+	// or the consult channel is lost, the consultation waits (Suspended)
+	// instead of ending, until Resume carries it on over a new session or
+	// Abandon ends it (docs/consult.md, "Resuming"). Only for a host whose
+	// client is a browser: Go peers keep their session through ICE restarts.
+	Resumable bool
 
 	// announceWait is how long a file channel the peer opened waits for
 	// its "file" message before it is refused (tests). Zero means 10 s.
@@ -162,6 +167,9 @@ type fileState struct {
 	stored string
 	// attached: a received file's channel arrived.
 	attached bool
+	// rebuilt: failed because the connection was rebuilt while it was in
+	// flight (resume.go); a good verdict that was on its way still counts.
+	rebuilt bool
 	// noted is when progress was last announced to subscribers.
 	noted time.Time
 }
@@ -174,9 +182,17 @@ func (f *fileState) final() bool {
 	return false
 }
 
-type outMsg struct {
-	line []byte     // nil: nothing to write (flush)
-	sent chan error // receives the write's outcome; buffered
+// outLine is one line we send, kept (while resumable) until the peer has
+// it.
+type outLine struct {
+	line []byte     // nil once the peer has it
+	sent chan error // receives the first write's outcome; buffered
+}
+
+// flusher waits until the first at lines were written.
+type flusher struct {
+	at   int
+	sent chan error
 }
 
 // Consultation is one running consultation over a session, for either role.
@@ -187,9 +203,8 @@ type Consultation struct {
 	now          func() time.Time
 	endWait      time.Duration
 	announceWait time.Duration
-	s            *session.Session
+	resumable    bool
 	st           *store
-	ch           *session.Channel // "consult"; set before the goroutines start
 
 	// ctx lives until teardown; it stops every goroutine but the reaper.
 	ctx    context.Context
@@ -197,10 +212,14 @@ type Consultation struct {
 	// wg counts every goroutine but the reaper, and SendFile's spooling.
 	wg sync.WaitGroup
 
-	// Outgoing lines, written in order by writeLoop.
-	outMu   sync.Mutex
-	outQ    []outMsg
-	outWake chan struct{}
+	// Outgoing lines, written in order by writeLoop: out holds every line
+	// queued, wrote counts those written on the current link (resume.go).
+	outMu    sync.Mutex
+	out      []outLine
+	wrote    int
+	flushers []flusher
+	broken   error // the consult channel failed (not resumable)
+	outWake  chan struct{}
 
 	subMu sync.Mutex
 	subs  map[chan struct{}]struct{}
@@ -211,6 +230,11 @@ type Consultation struct {
 
 	mu        sync.Mutex // guards everything below
 	bcast     chan struct{}
+	ln        *link         // the session and consult channel in use
+	got       int           // lines received from the peer (resume counts them)
+	peerSent  int           // lines the peer had queued at its last resume
+	suspended bool          // the link is lost; Resume or Abandon decides
+	suspendCh chan struct{} // closed while suspended
 	self      Participant
 	peer      Participant
 	gotHello  bool
@@ -265,7 +289,7 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 		now:          cfg.Now,
 		endWait:      cfg.EndWait,
 		announceWait: cfg.announceWait,
-		s:            s,
+		resumable:    cfg.Resumable,
 		st:           st,
 		outWake:      make(chan struct{}, 1),
 		subs:         map[chan struct{}]struct{}{},
@@ -279,16 +303,13 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 		orphans:      map[string]*session.Channel{},
 		chans:        map[*session.Channel]struct{}{},
 		shares:       [2]Share{{Max: MaxShare}, {Max: MaxShare}},
+		suspendCh:    make(chan struct{}),
 	}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 	c.self = Participant{Role: cfg.Role, Name: cfg.Name, Lang: cfg.Lang, Agent: cfg.Agent}
 	c.started = c.now()
 
-	if cfg.Role == Host {
-		c.ch, err = s.Open(ctx, consultLabel)
-	} else {
-		c.ch, err = c.acceptConsult(ctx)
-	}
+	ch, err := c.openConsult(ctx, s)
 	if err != nil {
 		c.cancel()
 		c.wg.Wait()
@@ -303,10 +324,10 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 	}
 	c.mu.Unlock()
 
-	c.wg.Go(c.readLoop)
-	c.wg.Go(c.writeLoop)
-	c.wg.Go(c.acceptLoop)
-	c.wg.Go(c.watch)
+	c.mu.Lock()
+	c.ln = newLink(c.ctx, s, ch, false)
+	c.startLinkLocked(c.ln)
+	c.mu.Unlock()
 	go c.reap()
 
 	select {
@@ -329,11 +350,19 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 	}
 }
 
+// openConsult opens (host) or accepts (client) the consult channel on s.
+func (c *Consultation) openConsult(ctx context.Context, s *session.Session) (*session.Channel, error) {
+	if c.role == Host {
+		return s.Open(ctx, consultLabel)
+	}
+	return c.acceptConsult(ctx, s)
+}
+
 // acceptConsult accepts channels until "consult"; the client closes any
 // channel the host opened before it (nothing can have been announced).
-func (c *Consultation) acceptConsult(ctx context.Context) (*session.Channel, error) {
+func (c *Consultation) acceptConsult(ctx context.Context, s *session.Session) (*session.Channel, error) {
 	for {
-		ch, err := c.s.Accept(ctx)
+		ch, err := s.Accept(ctx)
 		if err != nil {
 			return nil, err
 		}
@@ -414,16 +443,15 @@ func (c *Consultation) protocolErrorLocked(err error) {
 	c.finishLocked(endProtocol, 0, "protocol error: "+strings.TrimPrefix(err.Error(), ErrProtocol.Error()+": "), err)
 }
 
-func (c *Consultation) lost(err error) {
-	c.finish(endLost, 0, "connection lost", err)
-}
-
 // reap waits for the end, lets record files finish where the protocol says
 // so, and tears everything down.
 func (c *Consultation) reap() {
 	<-c.finishing
 	c.mu.Lock()
 	kind, sent := c.endKind, c.endSent
+	if c.suspended {
+		kind = endLost // no connection: nothing can go out or come in
+	}
 	c.mu.Unlock()
 	switch kind {
 	case endLocal:
@@ -450,11 +478,14 @@ func (c *Consultation) reap() {
 func (c *Consultation) flush() <-chan error {
 	sent := make(chan error, 1)
 	c.outMu.Lock()
-	c.outQ = append(c.outQ, outMsg{sent: sent})
-	c.outMu.Unlock()
-	select {
-	case c.outWake <- struct{}{}:
+	defer c.outMu.Unlock()
+	switch {
+	case c.broken != nil:
+		sent <- c.broken
+	case c.wrote >= len(c.out):
+		sent <- nil
 	default:
+		c.flushers = append(c.flushers, flusher{at: len(c.out), sent: sent})
 	}
 	return sent
 }
@@ -510,8 +541,8 @@ func (c *Consultation) teardown() {
 		chans = append(chans, ch)
 	}
 	c.chans = nil
+	chans = append(chans, c.ln.ch)
 	c.mu.Unlock()
-	chans = append(chans, c.ch)
 	// Each Close may wait for the peer; in parallel, they take as long as
 	// the slowest.
 	var cw sync.WaitGroup
@@ -537,19 +568,6 @@ func (c *Consultation) teardown() {
 	c.log.Debug("consultation closed")
 }
 
-// watch ends the consultation when the session ends.
-func (c *Consultation) watch() {
-	select {
-	case <-c.s.Done():
-		err := c.s.Err()
-		if err == nil {
-			err = session.ErrClosed
-		}
-		c.lost(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-	case <-c.ctx.Done():
-	}
-}
-
 // enqueueLocked queues m for the writer and returns where the write's
 // outcome will be reported. mu must be held, so that the order of lines
 // follows the order of state changes.
@@ -563,97 +581,17 @@ func (c *Consultation) enqueueLocked(m message) <-chan error {
 		return sent
 	}
 	c.outMu.Lock()
-	c.outQ = append(c.outQ, outMsg{line: line, sent: sent})
+	if c.broken != nil {
+		sent <- c.broken
+	} else {
+		c.out = append(c.out, outLine{line: line, sent: sent})
+	}
 	c.outMu.Unlock()
 	select {
 	case c.outWake <- struct{}{}:
 	default:
 	}
 	return sent
-}
-
-// writeLoop writes queued lines in order. It is the only writer of the
-// consult channel, so no caller ever blocks on the peer's reading while it
-// holds mu.
-func (c *Consultation) writeLoop() {
-	var broken error
-	for {
-		c.outMu.Lock()
-		q := c.outQ
-		c.outQ = nil
-		c.outMu.Unlock()
-		for _, m := range q {
-			if broken == nil && m.line != nil {
-				if _, err := c.ch.Write(m.line); err != nil {
-					broken = err
-					if c.ctx.Err() == nil {
-						c.lost(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-					}
-				}
-			}
-			m.sent <- broken
-		}
-		if len(q) > 0 {
-			continue
-		}
-		select {
-		case <-c.outWake:
-		case <-c.ctx.Done():
-			return
-		}
-	}
-}
-
-// readLoop reads and handles the peer's lines until the channel ends.
-func (c *Consultation) readLoop() {
-	lr := newLineReader(c.ch)
-	for {
-		line, err := lr.next()
-		if err != nil {
-			c.readFailed(err)
-			return
-		}
-		m, err := parseLine(line)
-		if err == nil {
-			err = c.handle(m)
-		}
-		if err != nil {
-			if c.ctx.Err() == nil {
-				c.protocolError(err)
-			}
-			return
-		}
-	}
-}
-
-func (c *Consultation) readFailed(err error) {
-	if c.ctx.Err() != nil {
-		return // teardown
-	}
-	switch {
-	case errors.Is(err, ErrProtocol):
-		c.protocolError(err)
-	case errors.Is(err, io.EOF):
-		c.mu.Lock()
-		defer c.mu.Unlock()
-		if !c.ended {
-			c.finishLocked(endLost, 0, "connection lost", fmt.Errorf("%w: the peer closed the consultation channel", ErrConnectionLost))
-		}
-	default:
-		c.lost(fmt.Errorf("%w: %w", ErrConnectionLost, err))
-	}
-}
-
-// acceptLoop takes the channels the peer opens: "file/<id>" for announced
-// files; everything else is refused.
-func (c *Consultation) acceptLoop() {
-	for {
-		ch, err := c.s.Accept(c.ctx)
-		if err != nil {
-			return // teardown, or the session ended (watch reports it)
-		}
-		c.onChannel(ch)
-	}
 }
 
 func (c *Consultation) onChannel(ch *session.Channel) {

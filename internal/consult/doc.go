@@ -10,10 +10,16 @@
 // anything else to the other computer. Every line from the peer is validated
 // (message.go); a violation ends the consultation with ErrProtocol.
 //
+// A resumable consultation (Config.Resumable, for a browser client) outlives
+// its session: when the session or the consult channel is lost it waits
+// (Suspended) until Resume carries it on over a new session, each side
+// resending the lines the other did not get, or Abandon ends it
+// (resume.go; docs/consult.md, "Resuming").
+//
 // One Consultation owns these goroutines, all stopped and waited for before
-// Done is closed: the reader and the writer of the "consult" channel, the
-// acceptor of the peer's channels, a watcher of the session, one per file in
-// flight, and the reaper that ends it all.
+// Done is closed: per session in use (a link), the reader and the writer of
+// the "consult" channel, the acceptor of the peer's channels and a watcher
+// of the session; one per file in flight; and the reaper that ends it all.
 //
 // consult is a service: it uses session.Session and session.Channel, and
 // transfer.SanitizeName for the peer's file names, and nothing else of

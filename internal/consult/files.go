@@ -208,6 +208,12 @@ func (c *Consultation) send(f *fileState, sent <-chan error) {
 	case <-c.ctx.Done():
 		return
 	}
+	c.mu.Lock()
+	final := f.final() // failed meanwhile: the connection was rebuilt
+	c.mu.Unlock()
+	if final {
+		return
+	}
 	src, err := c.st.root.Open(f.spool)
 	if err != nil {
 		c.log.Warn("cannot open a spooled file", "id", f.ID, "err", err)
@@ -215,9 +221,10 @@ func (c *Consultation) send(f *fileState, sent <-chan error) {
 		return
 	}
 	defer src.Close()
-	ch, err := c.s.Open(c.ctx, fileLabelPrefix+f.ID)
+	l := c.current()
+	ch, err := l.s.Open(l.ctx, fileLabelPrefix+f.ID)
 	if err != nil {
-		if c.ctx.Err() == nil {
+		if l.ctx.Err() == nil {
 			c.fileFailed(f, "could not open the file's channel")
 		}
 		return
@@ -329,6 +336,14 @@ func (c *Consultation) copyIn(f *fileState, ch *session.Channel, w io.Writer, h 
 func (c *Consultation) received(f *fileState, stored, sum, why string, tell bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.final() {
+		// Failed when the connection was rebuilt: neither side keeps it.
+		if stored != "" {
+			c.st.remove(stored)
+		}
+		c.changedLocked()
+		return
+	}
 	f.SHA256 = sum
 	if why == "" {
 		f.stored, f.Path, f.Done = stored, c.st.abs(stored), f.Size

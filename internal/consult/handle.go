@@ -13,6 +13,10 @@ func encodeToken(b []byte) string { return base64.StdEncoding.EncodeToString(b) 
 func (c *Consultation) handle(m message) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if m.T == tResume {
+		return perr("resume on a channel that was not resumed")
+	}
+	c.got++ // every line but "resume" counts (resume.go)
 	if !c.gotHello {
 		if m.T != tHello {
 			return perr("first message is not hello")
@@ -213,6 +217,13 @@ func (c *Consultation) onFile(m message) error {
 	}
 	c.files = append(c.files, f)
 	c.fileByID[f.ID] = f
+	if c.got-1 < c.peerSent {
+		// Announced before the connection was rebuilt, sent again by
+		// resume: its bytes were lost with the old connection, and the
+		// sender fails it too.
+		f.setFinal(FileFailed, whyRebuilt)
+		return nil
+	}
 	if ch := c.orphans[f.ID]; ch != nil {
 		delete(c.orphans, f.ID)
 		f.attached = true
@@ -277,6 +288,12 @@ func (c *Consultation) onFileOK(m message) error {
 		return perr("file-ok for no file in flight")
 	}
 	f.verdict = true
+	if f.rebuilt && *m.OK && m.SHA256 == f.SHA256 {
+		// Failed when the connection was rebuilt, but the receiver had
+		// it all: its verdict was on its way.
+		f.State, f.Error, f.Done = FileDone, "", f.Size
+		return nil
+	}
 	switch {
 	case !*m.OK:
 		f.setFinal(FileFailed, "the receiver refused the file or it arrived damaged")

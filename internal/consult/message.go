@@ -26,6 +26,9 @@ const (
 	tWithdraw = "withdraw"
 	tRejoin   = "rejoin"
 	tEnd      = "end"
+	// tResume is the first line each way on a consult channel that
+	// replaces a lost one (docs/consult.md, "Resuming").
+	tResume = "resume"
 )
 
 // Consent requests ("what" of an ask).
@@ -87,6 +90,8 @@ type message struct {
 	Token  string `json:"token,omitempty"`
 	Server string `json:"server,omitempty"`
 	Reason string `json:"reason,omitempty"`
+	Got    *int64 `json:"got,omitempty"`
+	Sent   *int64 `json:"sent,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -198,6 +203,10 @@ func (m *message) validate() error {
 	case tEnd:
 		if runes(m.Reason) > MaxReason {
 			return perr("end: reason over %d characters", MaxReason)
+		}
+	case tResume:
+		if m.Got == nil || *m.Got < 0 || m.Sent == nil || *m.Sent < 0 {
+			return perr("resume: got and sent must be counts")
 		}
 	case "":
 		return perr("message without t")

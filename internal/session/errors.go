@@ -28,6 +28,12 @@ var (
 	// session ends from the other side.
 	ErrPeerClosed = errors.New("session: peer closed the session")
 
+	// ErrPeerReconnects means the browser peer asked for a new connection
+	// ("reconnect", docs/protocol.md, section 5.2): its DTLS transport
+	// failed. The session is over; its Signaller is free for the next
+	// Connect, which the caller makes as peer a.
+	ErrPeerReconnects = errors.New("session: the peer asks for a new connection")
+
 	// ErrSignalling means the Signaller failed before the connection was up.
 	ErrSignalling = errors.New("session: signalling failed")
 

@@ -66,6 +66,11 @@ const (
 	heartbeatInterval = time.Second
 )
 
+// ReconnectWait bounds how long peer a waits, after a resumable session
+// with a browser ended, for the browser's "reconnect" (docs/protocol.md,
+// section 5.2): as long as it waits for a restart request.
+const ReconnectWait = restartRequestWait
+
 // restarter is the restart state of one Session.
 type restarter struct {
 	max       int  // attempts per episode; 0: restarts off
@@ -347,6 +352,9 @@ func (s *Session) heartbeatLoop() {
 	t := time.NewTicker(heartbeatInterval)
 	defer t.Stop()
 	beat := []byte{0}
+	if s.resumable {
+		beat[0] = 1 // the browser may ask for a new connection (section 5.2)
+	}
 	for {
 		select {
 		case <-t.C:
@@ -364,7 +372,8 @@ func (s *Session) heartbeatLoop() {
 }
 
 // awaitRequest waits, at most d, for peer b's restart request (true) or for
-// ICE to connect again by itself (false).
+// ICE to connect again by itself (false); without signalling, only for the
+// latter, at most defaultICEFailed.
 func (s *Session) awaitRequest(d time.Duration) (bool, error) {
 	t := time.NewTimer(d)
 	defer t.Stop()
@@ -376,6 +385,13 @@ func (s *Session) awaitRequest(d time.Duration) (bool, error) {
 		select {
 		case <-s.rs.asked:
 			return true, nil
+		case <-s.rs.sigGone:
+			// No request can come any more (the browser left the
+			// mailbox): the path may still come back by itself.
+			if err := s.awaitICE(defaultICEFailed); err != nil {
+				return false, fmt.Errorf("%w: %w", errSignallingGone, err)
+			}
+			return false, nil
 		case <-changed:
 		case <-t.C:
 			return false, fmt.Errorf("no restart request within %s", d)

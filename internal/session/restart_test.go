@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"sync"
 	"testing"
 	"time"
 
@@ -158,5 +159,65 @@ func TestRestartOnRequestHeartbeat(t *testing.T) {
 	}
 	if sa.Err() != nil || sb.Err() != nil {
 		t.Fatalf("sessions ended: %v, %v", sa.Err(), sb.Err())
+	}
+}
+
+// A resumable session with a browser peer ends on "reconnect" without a
+// "bye", stops reading the signaller, and a new session connects over the
+// same signallers, with a new certificate and a new binding; its
+// heartbeat is 0x01. A resumable session that fails says no "bye" either.
+func TestReconnectOnRequest(t *testing.T) {
+	leakCheck(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	ca, cb, sigA, sigB := pairConfigs(Config{IncludeLoopback: true})
+	ca.RestartOnRequest, ca.Resumable = true, true
+	sa, sb := mustConnect(t, ctx, ca, cb)
+	ctl := <-sb.boundCtl
+	beat := make([]byte, 4)
+	n, err := ctl.Read(beat)
+	if err != nil || n != 1 || beat[0] != 1 {
+		t.Fatalf("heartbeat %x, %v; want 01", beat[:n], err)
+	}
+	fp1 := sa.localFP
+
+	// What a sends from now on.
+	var mu sync.Mutex
+	var fromA []string
+	sigA.setTamper(func(s wire.Signal) (wire.Signal, bool) {
+		mu.Lock()
+		fromA = append(fromA, s.T)
+		mu.Unlock()
+		return s, true
+	})
+	// b asks, as the browser does when its DTLS failed.
+	if err := sigB.Send(ctx, wire.Signal{T: wire.SignalReconnect}); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sa.Done():
+	case <-ctx.Done():
+		t.Fatal("the session did not end on reconnect")
+	}
+	if err := sa.Err(); !errors.Is(err, ErrPeerReconnects) {
+		t.Fatalf("err %v, want ErrPeerReconnects", err)
+	}
+	_ = sa.Close()
+	sigB.setTamper(func(s wire.Signal) (wire.Signal, bool) { return s, s.T != wire.SignalBye })
+	_ = sb.Close()
+	sigB.setTamper(nil)
+	mu.Lock()
+	if len(fromA) != 0 {
+		t.Errorf("a sent %v after the reconnect request, want nothing", fromA)
+	}
+	mu.Unlock()
+	sigA.setTamper(nil)
+
+	sa2, sb2 := mustConnect(t, ctx, ca, cb)
+	if sa2.localFP == fp1 {
+		t.Error("the new session kept the old certificate")
+	}
+	if sa2.Err() != nil || sb2.Err() != nil {
+		t.Fatalf("sessions ended: %v, %v", sa2.Err(), sb2.Err())
 	}
 }

@@ -111,6 +111,15 @@ type Config struct {
 	// Peer a then waits up to restartRequestWait after its path failed for
 	// the request or for the path to come back. Ignored for peer b.
 	RestartOnRequest bool
+	// Resumable (peer a with RestartOnRequest only) lets the browser peer
+	// ask for a whole new connection with a "reconnect" signal when its
+	// DTLS transport failed (docs/protocol.md, section 5.2): the session
+	// then ends with ErrPeerReconnects and stops reading the Signaller, so
+	// that the caller can Connect again over it. A resumable session sends
+	// no "bye" when it fails (only when closed): the caller decides whether
+	// the pairing goes on. Its heartbeat is 0x01, which tells the browser
+	// that it may ask.
+	Resumable bool
 	// TURNDial opens the TCP and TLS connections to TURN servers: through
 	// a proxy, with a private CA for turns: (turndial.go). Nil means pion
 	// dials them directly and checks turns: against the system's roots.
@@ -235,6 +244,10 @@ type Session struct {
 	path   Path
 
 	rs *restarter // ICE restarts and path changes
+	// resumable: see Config.Resumable.
+	resumable bool
+	// quiet: Drop closed it, so no "bye".
+	quiet atomic.Bool
 }
 
 type outSignal struct {
@@ -354,6 +367,7 @@ func newSession(cfg Config) (*Session, error) {
 		rs:         newRestarter(cfg.Restarts, cfg.RestartOnRequest && cfg.Role == wire.RoleA),
 	}
 	s.localFP = cert.fp
+	s.resumable = cfg.Resumable && s.rs.onRequest
 	s.linger = cfg.linger
 	if s.linger == 0 {
 		s.linger = defaultLinger
@@ -575,7 +589,10 @@ func (s *Session) reap() {
 	} else {
 		s.log.Debug("session ending", "cause", s.err)
 	}
-	if !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) {
+	// A resumable session that failed leaves the mailbox to the caller,
+	// which may build the next connection over it.
+	if !s.quiet.Load() && !errors.Is(s.err, ErrPeerClosed) && !errors.Is(s.err, ErrSignalling) &&
+		!errors.Is(s.err, ErrPeerReconnects) && (s.err == nil || !s.resumable) {
 		reason := "closed"
 		if s.err != nil {
 			reason = "failed"
@@ -632,6 +649,14 @@ func (s *Session) Close() error {
 	s.finish(nil)
 	<-s.dead
 	return nil
+}
+
+// Drop closes the session as Close does, but sends no "bye": the caller
+// goes on over the Signaller with a new session (docs/protocol.md,
+// section 5.2). A "bye" that is already queued may still go out.
+func (s *Session) Drop() error {
+	s.quiet.Store(true)
+	return s.Close()
 }
 
 // Path reports the path of the selected candidate pair. It is refreshed on

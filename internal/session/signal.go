@@ -144,11 +144,15 @@ func (s *Session) recvLoop() {
 			s.log.Debug("ignoring an invalid signal", "err", err)
 			continue
 		}
-		s.handleSignal(sig)
+		if !s.handleSignal(sig) {
+			return
+		}
 	}
 }
 
-func (s *Session) handleSignal(sig wire.Signal) {
+// handleSignal acts on one signal; false means that the session stops
+// reading the Signaller: what follows is for the next connection.
+func (s *Session) handleSignal(sig wire.Signal) bool {
 	switch sig.T {
 	case wire.SignalOffer, wire.SignalAnswer:
 		want := wire.SignalAnswer
@@ -158,11 +162,11 @@ func (s *Session) handleSignal(sig wire.Signal) {
 		}
 		if s.connected.Load() {
 			s.onRestartDescription(sig)
-			return
+			return true
 		}
 		if sig.T != want {
 			s.finish(fmt.Errorf("%w: got %q, expected %q", ErrProtocol, sig.T, want))
-			return
+			return true
 		}
 		select {
 		case s.descCh <- webrtc.SessionDescription{Type: typ, SDP: sig.SDP}:
@@ -175,7 +179,7 @@ func (s *Session) handleSignal(sig wire.Signal) {
 		line := candidateLine(sig.Cand)
 		if s.policy == PolicyDirect && isRelayCandidate(line) {
 			s.log.Debug("ignoring a remote relay candidate (policy direct)")
-			return
+			return true
 		}
 		s.punch.learnRemote(line)
 		s.addCandidate(webrtc.ICECandidateInit{Candidate: line, SDPMid: sig.Mid, SDPMLineIndex: sig.Idx})
@@ -183,11 +187,22 @@ func (s *Session) handleSignal(sig wire.Signal) {
 		s.addCandidate(webrtc.ICECandidateInit{})
 	case wire.SignalRestart:
 		s.onRestartRequest()
+	case wire.SignalReconnect:
+		// Also while connecting: the browser gave up the attempt and
+		// asks for the next one.
+		if s.role != wire.RoleA || !s.resumable {
+			s.log.Debug("ignoring a reconnect request")
+			return true
+		}
+		s.log.Info("the peer asks for a new connection")
+		s.finish(ErrPeerReconnects)
+		return false
 	case wire.SignalBye:
 		s.finish(fmt.Errorf("%w (%s)", ErrPeerClosed, printable(sig.Reason, 64)))
 	default:
 		s.log.Debug("ignoring signal", "type", printable(sig.T, 16))
 	}
+	return true
 }
 
 func (s *Session) addCandidate(c webrtc.ICECandidateInit) {

@@ -20,6 +20,12 @@ const (
 	// after the connection's path failed (docs/protocol.md, section 5.1).
 	// It has no fields.
 	SignalRestart = "restart"
+
+	// SignalReconnect is a browser answerer's request that the offerer build
+	// a new connection (new PeerConnection, new DTLS certificate, new
+	// channel binding) because its DTLS transport failed, which no ICE
+	// restart revives (docs/protocol.md, section 5.2). It has no fields.
+	SignalReconnect = "reconnect"
 )
 
 // Signal is one sealed signalling message. Only the fields of its T are set.

@@ -93,7 +93,7 @@ func (s Signal) Validate() error {
 		if s.Mid != nil && (len(*s.Mid) > MaxMid || !printableASCII(*s.Mid)) {
 			return fmt.Errorf("%w: candidate mid", ErrMalformed)
 		}
-	case SignalCandEnd, SignalRestart:
+	case SignalCandEnd, SignalRestart, SignalReconnect:
 	case SignalBye:
 		if len(s.Reason) > MaxReason {
 			return fmt.Errorf("%w: bye reason of %d bytes", ErrTooLarge, len(s.Reason))

@@ -271,6 +271,16 @@ export class Consultation {
     this.helloName = cutText(o.name, 100);
     // Every write goes through the session's hold (hold.js).
     this.hold = o.session.hold ?? new SendHold();
+    // Resuming over a new connection (docs/consult.md, "Resuming"): every
+    // line we queue is kept until the host has it; wrote counts those
+    // handed to the consult channel in use, got the host's lines we
+    // received (its "resume" excepted).
+    this.out = [];
+    this.wrote = 0;
+    this.got = 0;
+    this.peerSent = 0; // the host's lines queued at its last "resume"
+    this.resuming = false; // a new consult channel waits for the host's "resume"
+    o.session.wanted = () => this.state.phase === 'connected' || this.state.phase === 'connecting';
     o.session.onchannel = (dc) => this.#channel(dc);
     o.session.ondone((err) => this.#sessionDone(err));
   }
@@ -282,21 +292,79 @@ export class Consultation {
   #channel(dc) {
     if (dc.label === 'consult' && !this.dc) {
       this.dc = dc;
+      this.dcLink = this.o.session.link;
       dc.onmessage = (ev) => this.#data(ev.data);
-      dc.onclose = () => this.#sessionDone(null);
+      dc.onclose = () => this.#consultClosed(dc);
       if (dc.readyState === 'open') this.#hello();
       else dc.onopen = () => this.#hello();
       return;
     }
+    if (dc.label === 'consult' && this.o.session.wanted()) return this.#resume(dc);
     const m = /^file\/([A-Za-z0-9_-]{1,32})$/.exec(dc.label);
     if (!m || !m[1].startsWith('h')) return this.hold.close(dc);
     this.#fileChannel(m[1], dc);
   }
 
   #send(msg) {
-    if (!this.dc || this.dc.readyState !== 'open') return false;
-    this.hold.send(this.dc, utf8(JSON.stringify(msg) + '\n'));
+    if (!this.dc) return false;
+    this.out.push(utf8(JSON.stringify(msg) + '\n'));
+    this.#pump();
     return true;
+  }
+
+  /** #pump hands the queued lines to the consult channel in use. */
+  #pump() {
+    const dc = this.dc;
+    if (!dc || this.resuming || dc.readyState !== 'open') return;
+    while (this.wrote < this.out.length) this.hold.send(dc, this.out[this.wrote++]);
+  }
+
+  /** #consultClosed: a consult channel that closes without an "end" is a dead connection, which the session may rebuild. */
+  #consultClosed(dc) {
+    // A channel of a connection already replaced says nothing.
+    if (dc !== this.dc || this.dcLink !== this.o.session.link) return;
+    if (this.o.session.rebuilds && this.o.session.wanted()) this.o.session.lost?.('consult channel closed');
+    else this.#sessionDone(null);
+  }
+
+  /**
+   * #resume takes the consult channel of a new connection: "resume" first
+   * (what we got, what we queued), then, once the host's arrived, the
+   * lines it did not get. Files in flight failed with the old connection.
+   */
+  #resume(dc) {
+    this.dc = dc;
+    this.dcLink = this.o.session.link;
+    this.resuming = true;
+    this.decoder = new LineDecoder();
+    for (const f of this.state.files) {
+      const inFlight = f.from === 'host' ? f.state === 'receiving' : f.state === 'sending' || f.state === 'sent';
+      if (!inFlight) continue;
+      f.state = 'failed';
+      f.rebuilt = true;
+    }
+    for (const [id, p] of [...this.pending]) {
+      this.#dropPending(id);
+      this.hold.close(p.dc);
+    }
+    dc.onmessage = (ev) => this.#data(ev.data);
+    dc.onclose = () => this.#consultClosed(dc);
+    const resume = () => this.hold.send(dc, utf8(JSON.stringify({ t: 'resume', got: this.got, sent: this.out.length }) + '\n'));
+    if (dc.readyState === 'open') resume();
+    else dc.onopen = resume;
+    this.#changed();
+  }
+
+  /** #resumed takes the host's "resume", the first line on a new consult channel. */
+  #resumed(m) {
+    if (m.t !== 'resume') throw new ProtocolError('the first message on a new consult channel is not resume');
+    const ok = (n) => Number.isSafeInteger(n) && n >= 0;
+    if (!ok(m.got) || !ok(m.sent) || m.got > this.out.length || m.sent < this.got) throw new ProtocolError('resume: got or sent');
+    this.peerSent = m.sent;
+    this.wrote = m.got;
+    for (let i = 0; i < m.got; i++) this.out[i] = null; // the host has them
+    this.resuming = false;
+    this.#pump();
   }
 
   #hello() {
@@ -314,7 +382,19 @@ export class Consultation {
     if (this.state.phase === 'failed') return;
     const bytes = typeof data === 'string' ? utf8(data) : new Uint8Array(data);
     try {
-      for (const raw of this.decoder.push(bytes)) this.#message(validateHostMessage(raw));
+      for (const raw of this.decoder.push(bytes)) {
+        if (this.resuming) {
+          this.#resumed(raw);
+          continue;
+        }
+        if (raw.t === 'resume') throw new ProtocolError('resume on a channel that was not resumed');
+        this.got++;
+        const m = validateHostMessage(raw);
+        this.#message(m);
+        // A file announced before the connection was rebuilt and sent
+        // again: its bytes went with the old connection.
+        if (m.t === 'file' && this.got - 1 < this.peerSent) this.#lostInRebuild(m.id);
+      }
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
       this.#fail(e.message);
@@ -352,6 +432,11 @@ export class Consultation {
         return this.#announce(m);
       case 'file-ok': {
         const f = s.files.find((x) => x.id === m.id && x.from === 'client');
+        if (f?.rebuilt && f.state === 'failed') {
+          // Failed when the connection was rebuilt, but the host had it all.
+          if (m.ok && m.sha256 === f.sha256) f.state = 'done';
+          return;
+        }
         if (!f || (f.state !== 'sent' && f.state !== 'sending')) return;
         f.state = m.ok && m.sha256 === f.sha256 ? 'done' : 'failed';
         return;
@@ -363,6 +448,17 @@ export class Consultation {
       default:
         return; // rejoin
     }
+  }
+
+  #lostInRebuild(id) {
+    const f = this.state.files.find((x) => x.id === id && x.from === 'host');
+    if (!f || f.state !== 'receiving') return;
+    f.state = 'failed';
+    f.rebuilt = true;
+    f.waitingChannel = false;
+    const dc = this.pending.get(id)?.dc;
+    this.#dropPending(id);
+    if (dc) this.hold.close(dc);
   }
 
   /** #announce takes a "file" from the host, only if it was consented to. */

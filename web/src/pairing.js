@@ -119,7 +119,11 @@ export function mailboxURL(server) {
 // away) is found by the session instead, which calls reopen itself.
 export const REOPEN_GRACE = 60_000; // the server's grace for an absent side
 const REOPEN_BACKOFF_MIN = 250;
-const REOPEN_BACKOFF_MAX = 4_000;
+// A browser cannot tell when the network is back (Firefox reported no
+// "online" after its interface came back): it redials at least every
+// second. A dial into a network that is gone fails at once and never
+// reaches the server.
+const REOPEN_BACKOFF_MAX = 1_000;
 const REOPEN_DIAL_TIMEOUT = 10_000;
 
 /**
@@ -596,6 +600,11 @@ export class Pair {
   /** reopen re-opens the mailbox on a fresh WebSocket (Mailbox.reopen). */
   reopen() {
     return this.#mb.reopen();
+  }
+
+  /** reopenable says whether the mailbox can still be re-opened. */
+  get reopenable() {
+    return this.#mb.reopenable;
   }
 
   /** mailboxUp says whether the mailbox's WebSocket is usable. */

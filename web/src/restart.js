@@ -93,6 +93,11 @@ export class Reconnector {
     this.#clear = o.clearTimeout ?? ((t) => clearTimeout(t));
   }
 
+  /** since is when the running episode began. */
+  get since() {
+    return this.#since;
+  }
+
   /** lost reports that the path is gone (ICE disconnected or failed, the browser went offline). */
   lost(why) {
     if (this.state !== 'up') return;

@@ -6,9 +6,9 @@
 // Afterwards a lost path is brought back by an ICE restart (restart.js):
 // the host sends a new offer, which is answered like the first.
 
-import { equal, fromHex } from './bytes.js';
+import { equal, fromHex, toHex } from './bytes.js';
 import { SendHold } from './hold.js';
-import { pairActivity, POLL, Reconnector, SILENT, SUSPECT } from './restart.js';
+import { GIVE_UP, pairActivity, POLL, Reconnector, SILENT, SUSPECT } from './restart.js';
 import { bindingProof } from './wire.js';
 
 /** SessionError is why a session could not be set up or ended: kind "no-path", "binding", "tampered", "peer-gone", "closed". */
@@ -80,18 +80,27 @@ export async function pathOf(pc, relays = new Set()) {
 }
 
 const CONNECT_TIMEOUT = 30_000;
+/** REBUILD_ATTEMPT bounds one attempt at a new connection: the host's offer after our request, then ICE, DTLS and the binding. */
+export const REBUILD_ATTEMPT = 20_000;
 
 /**
  * Session is one connected pair as the browser (side b) sees it. It is made
  * by connect. Channels the host opens arrive at onchannel (queued until it
  * is set); ondone fires once, with the error that ended the session (null
  * after close).
+ *
+ * A session outlives its RTCPeerConnection where the host allows it (its
+ * heartbeat is 0x01): when the connection's DTLS transport fails (Firefox
+ * fails it when a send fails because the network is gone) the session
+ * builds a new one over the same pairing (docs/protocol.md, section 5.2),
+ * and the host's channels arrive at onchannel again.
  */
 export class Session {
   /** @type {{kind: string, local: string, remote: string, proto: string}|null} */
   path = null;
   #pc;
   #pair;
+  #o;
   #queued = [];
   #onchannel = null;
   #done = false;
@@ -105,25 +114,36 @@ export class Session {
   onlink = null;
   /** hold is where every write to a data channel goes: held while the path is (suspected) lost. */
   hold = new SendHold();
+  /** rebuilds says whether the host builds a new connection when asked (its heartbeat is 0x01). */
+  rebuilds = false;
+  /** wanted() says whether the connection is still wanted (the consultation sets it): no rebuild after the end. */
+  wanted = () => true;
+  /** generation counts the connections: 0 for the first. */
+  generation = 0;
+  /** @type {Link|null} */
+  link = null;
+  /** @type {Set<string>} every DTLS fingerprint of the host seen so far (hex): a stale offer has one of them */
+  fingerprints = new Set();
+  #rebuilding = null; // the running rebuild, a Promise
+  #offerWaiter = null; // resolves with the SDP of a new connection's offer
 
-  constructor(pc, pair) {
-    this.#pc = pc;
+  constructor(pair, o = {}) {
     this.#pair = pair;
-    pc.ondatachannel = (ev) => {
-      const dc = ev.channel;
-      dc.binaryType = 'arraybuffer';
-      if (dc.label === 'ctl' || !dc.ordered || dc.maxRetransmits !== null || dc.maxPacketLifeTime !== null) {
-        dc.close(); // only ordered, reliable channels make a byte stream; ctl is ours
-        return;
-      }
-      if (this.#onchannel) this.#onchannel(dc);
-      else if (this.#queued.length < 64) this.#queued.push(hold(dc));
-      else dc.close();
-    };
+    this.#o = o;
+  }
+
+  /** use makes l the session's connection. */
+  use(l) {
+    this.link = l;
+    this.#pc = l.pc;
   }
 
   get pc() {
     return this.#pc;
+  }
+
+  get pair() {
+    return this.#pair;
   }
 
   /** signal is aborted when the session ends. */
@@ -131,11 +151,32 @@ export class Session {
     return this.#abort.signal;
   }
 
+  get done() {
+    return this.#done;
+  }
+
+  /** rebuilding says whether a new connection is being built. */
+  get rebuilding() {
+    return this.#rebuilding !== null;
+  }
+
   set onchannel(f) {
     this.#onchannel = f;
     const q = this.#queued;
     this.#queued = [];
     for (const held of q) release(held, f);
+  }
+
+  /** incoming takes a channel the host opened on the current connection. */
+  incoming(dc) {
+    dc.binaryType = 'arraybuffer';
+    if (dc.label === 'ctl' || !dc.ordered || dc.maxRetransmits !== null || dc.maxPacketLifeTime !== null) {
+      dc.close(); // only ordered, reliable channels make a byte stream; ctl is ours
+      return;
+    }
+    if (this.#onchannel) this.#onchannel(dc);
+    else if (this.#queued.length < 64) this.#queued.push(hold(dc));
+    else dc.close();
   }
 
   /** ondone(f) calls f(err) once the session ended (at once if it already did). */
@@ -168,6 +209,105 @@ export class Session {
     return this.path;
   }
 
+  /**
+   * lost reports that the connection is dead for good (DTLS or SCTP
+   * failed, a channel closed without an "end"): the session builds a new
+   * one where the host allows it, and ends otherwise.
+   */
+  lost(why, err = new SessionError('peer-gone', 'the connection closed')) {
+    if (this.#done || this.#rebuilding) return;
+    if (!this.rebuilds || !this.wanted()) {
+      this.finish(err);
+      return;
+    }
+    const since = this.reconnector?.state === 'reconnecting' ? this.reconnector.since : Date.now();
+    this.#rebuilding = this.#rebuild(why, since).finally(() => (this.#rebuilding = null));
+  }
+
+  /** offerArrived hands the signalling's offer to a rebuild that waits for it; it says whether one took it. */
+  offerArrived(sdp, fp) {
+    if (!this.#offerWaiter || this.fingerprints.has(toHex(fp))) return false;
+    this.#offerWaiter(sdp);
+    return true;
+  }
+
+  // waitOffer waits for the new connection's offer; the Link is made and
+  // used at once, so that the candidates after the offer reach it.
+  #waitOffer(ms) {
+    return new Promise((resolve) => {
+      const w = (sdp) => {
+        clearTimeout(t);
+        if (this.#offerWaiter === w) this.#offerWaiter = null;
+        if (!sdp) return resolve(null);
+        const l = new Link(this, this.#o);
+        this.use(l);
+        resolve({ sdp, l });
+      };
+      const t = setTimeout(() => w(null), Math.max(0, ms));
+      this.#offerWaiter = w;
+    });
+  }
+
+  async #rebuild(why, since) {
+    const o = this.#o;
+    const log = o.log ?? (() => {});
+    log(`the connection is dead (${why}): building a new one`);
+    this.hold.hold('rebuilding');
+    this.onlink?.('reconnecting', { why: `rebuild: ${why}` });
+    const old = this.link;
+    this.link = null;
+    old?.close();
+    const deadline = since + GIVE_UP;
+    let attempt = 0;
+    while (!this.#done && Date.now() < deadline) {
+      attempt++;
+      // A fresh mailbox connection: the old one may have died with the
+      // network (a browser cannot ping it), and the request must get
+      // through.
+      if (attempt > 1) await new Promise((r) => setTimeout(r, 500));
+      try {
+        await this.#pair.reopen();
+      } catch (e) {
+        log(`mailbox not re-opened: ${e?.message ?? e}`);
+        if (!this.#pair.reopenable) break;
+        continue;
+      }
+      if (this.#done) return;
+      const offer = this.#waitOffer(Math.min(REBUILD_ATTEMPT, deadline - Date.now()));
+      try {
+        this.#pair.send({ t: 'reconnect' });
+      } catch {
+        this.#offerWaiter?.(null);
+        await offer;
+        continue;
+      }
+      log(`asked for a new connection (${attempt})`);
+      const got = await offer;
+      if (this.#done) return got?.l.close();
+      if (!got) continue;
+      const { sdp, l } = got;
+      try {
+        await l.establish(sdp, Math.min(REBUILD_ATTEMPT, deadline - Date.now()));
+      } catch (e) {
+        l.close();
+        this.link = null;
+        if (this.#done) return;
+        if (e?.kind === 'binding' || e?.kind === 'tampered') return this.finish(e);
+        log(`new connection failed: ${e?.message ?? e}`);
+        continue;
+      }
+      if (this.#done) return l.close();
+      this.generation++;
+      this.path = (await pathOf(l.pc, this.relays).catch(() => null)) ?? this.path;
+      watch(this, l, o);
+      log(`new connection up (${this.generation})`);
+      this.hold.release();
+      this.onlink?.('up', { pause: Date.now() - since, rebuilt: true });
+      return;
+    }
+    if (!this.#done) this.finish(new SessionError('no-path', 'the connection was lost and could not be restored'));
+  }
+
   /** finish ends the session with err (null for a local close). */
   finish(err) {
     if (this.#done) return;
@@ -176,6 +316,8 @@ export class Session {
     this.reconnector?.close();
     this.hold.shut();
     this.#abort.abort();
+    this.#offerWaiter?.(null);
+    this.link?.close();
     try {
       this.#pc.close();
     } catch {
@@ -198,6 +340,155 @@ export class Session {
 }
 
 /**
+ * Link is one RTCPeerConnection of a session: it answers the host's offer,
+ * trickles candidates and does the channel binding on its own ctl channel.
+ */
+class Link {
+  /** fpA is the host's DTLS fingerprint in this connection's offer. */
+  fpA = null;
+  #s;
+  #o;
+  #described = false; // our answer went out: candidates may follow
+  #held = [];
+  #remoteSet = false;
+  #pending = [];
+  #closed = false;
+  #onfail = [];
+
+  constructor(s, o) {
+    this.#s = s;
+    this.#o = o;
+    const pc = new o.RTCPeerConnection({ iceServers: s.pair.iceServers, bundlePolicy: 'max-bundle' });
+    this.pc = pc;
+    this.ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
+    this.ctl.binaryType = 'arraybuffer';
+    pc.ondatachannel = (ev) => {
+      if (!this.#closed && s.link === this) s.incoming(ev.channel);
+      else ev.channel.close();
+    };
+    pc.onicecandidate = (ev) => {
+      if (this.#closed) return;
+      const c = ev.candidate;
+      let sig;
+      if (!c) sig = { t: 'cand-end' };
+      else if (!c.candidate) return; // an end-of-generation marker
+      else sig = { t: 'cand', c: c.candidate.replace(/^a=/, ''), mid: c.sdpMid ?? undefined, idx: c.sdpMLineIndex ?? undefined };
+      if (this.#described) this.#send(sig);
+      else this.#held.push(sig);
+    };
+  }
+
+  #send(sig) {
+    try {
+      this.#s.pair.send(sig);
+    } catch {
+      // the mailbox is gone; the connection may still come up
+    }
+  }
+
+  /** onfail(f) calls f(err) when this connection fails before it is bound. */
+  onfail(f) {
+    this.#onfail.push(f);
+  }
+
+  failed(err) {
+    for (const f of this.#onfail.splice(0)) f(err);
+  }
+
+  /** answer applies an offer and sends the answer, then the candidates gathered meanwhile. */
+  async answer(sdp) {
+    const restart = this.#remoteSet;
+    this.fpA = checkOffer(sdp, this.fpA, this.#s.relays);
+    this.#s.fingerprints.add(toHex(this.fpA));
+    this.#described = false;
+    const pc = this.pc;
+    await pc.setRemoteDescription({ type: 'offer', sdp });
+    this.#remoteSet = true;
+    for (const c of this.#pending.splice(0)) this.candidate(c);
+    const a = await pc.createAnswer();
+    await pc.setLocalDescription(a);
+    this.#send({ t: 'answer', sdp: pc.localDescription.sdp });
+    this.#described = true;
+    for (const h of this.#held.splice(0)) this.#send(h);
+    return restart;
+  }
+
+  candidate(init) {
+    if (!this.#remoteSet) {
+      if (this.#pending.length < 256) this.#pending.push(init);
+      return;
+    }
+    this.pc.addIceCandidate(init).catch(() => {}); // one bad line must not end the session
+  }
+
+  candEnd() {
+    if (this.#remoteSet) this.pc.addIceCandidate().catch(() => {});
+  }
+
+  /**
+   * establish answers offer sdp and returns once ICE, DTLS and SCTP are up
+   * and the channel binding checked out (section 6), within ms.
+   */
+  async establish(sdp, ms) {
+    const pc = this.pc;
+    const ctl = this.ctl;
+    const failed = new Promise((_, reject) => {
+      this.onfail(reject);
+      pc.onconnectionstatechange = () => {
+        if (pc.connectionState === 'failed') this.failed(new SessionError('no-path', 'no connection path to the other side'));
+      };
+    });
+    failed.catch(() => {});
+    let timer;
+    const timeout = new Promise((_, reject) => {
+      timer = setTimeout(() => reject(new SessionError('no-path', `no connection within ${Math.round(ms / 1000)} s`)), ms);
+    });
+    timeout.catch(() => {});
+    try {
+      // The host sends its proof as soon as ctl opens on its side, so listen first.
+      const proof = new Promise((resolve) => (ctl.onmessage = (ev) => resolve(ev.data)));
+      const opened = new Promise((resolve) => (ctl.onopen = resolve));
+      await Promise.race([this.answer(sdp), failed, timeout]);
+      await Promise.race([opened, failed, timeout]);
+      let fpB = pc.localDescription ? sdpFingerprint(pc.localDescription.sdp) : null;
+      if (!fpB) {
+        for (const c of pc.getConfiguration().certificates ?? []) {
+          const f = c.getFingerprints?.().find((x) => x.algorithm === 'sha-256');
+          if (f) fpB = fromHex(f.value.replaceAll(':', ''));
+        }
+      }
+      const fpA = this.fpA;
+      if (!fpA || !fpB) throw new SessionError('binding', 'no DTLS fingerprints to bind to');
+      const kbind = this.#s.pair.keys.kbind;
+      ctl.send(bindingProof(kbind, 'b', fpA, fpB));
+      const got = await Promise.race([proof, failed, timeout]);
+      const want = bindingProof(kbind, 'a', fpA, fpB);
+      if (!(got instanceof ArrayBuffer) || !equal(new Uint8Array(got), want)) {
+        throw new SessionError('binding', 'the channel binding failed: someone is in the middle');
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  close() {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.failed(new SessionError('closed', 'connection replaced'));
+    const pc = this.pc;
+    pc.onconnectionstatechange = pc.oniceconnectionstatechange = pc.ondatachannel = pc.onicecandidate = null;
+    this.ctl.onclose = this.ctl.onmessage = null;
+    if (pc.sctp) pc.sctp.onstatechange = null;
+    this.stopWatch?.();
+    try {
+      pc.close();
+    } catch {
+      // already closed
+    }
+  }
+}
+
+/**
  * connect answers the host's offer over pair and returns the Session once
  * ICE, DTLS and SCTP are up and the channel binding checked out.
  * @param {object} o
@@ -211,48 +502,18 @@ export class Session {
  */
 export async function connect(o) {
   const { pair } = o;
-  const pc = new o.RTCPeerConnection({ iceServers: pair.iceServers, bundlePolicy: 'max-bundle' });
-  const s = new Session(pc, pair);
-  const ctl = pc.createDataChannel('ctl', { negotiated: true, id: 0 });
-  ctl.binaryType = 'arraybuffer';
+  const s = new Session(pair, o);
+  const first = new Link(s, o);
+  s.use(first);
+  let firstOffer;
+  const offered = new Promise((resolve) => (firstOffer = resolve));
+  let gotFirst = false;
 
-  let described = false; // our answer went out: candidates may follow
-  const held = [];
-  const sendSignal = (sig) => {
-    try {
-      pair.send(sig);
-    } catch {
-      // the mailbox is gone; the connection may still come up
-    }
-  };
-  pc.onicecandidate = (ev) => {
-    const c = ev.candidate;
-    let sig;
-    if (!c) sig = { t: 'cand-end' };
-    else if (!c.candidate) return; // an end-of-generation marker
-    else sig = { t: 'cand', c: c.candidate.replace(/^a=/, ''), mid: c.sdpMid ?? undefined, idx: c.sdpMLineIndex ?? undefined };
-    if (described) sendSignal(sig);
-    else held.push(sig);
-  };
-
-  let fpA = null;
-  let remoteSet = false;
-  const pending = [];
-  // answer applies an offer and sends the answer, then the candidates
-  // gathered meanwhile.
-  const answer = async (sdp) => {
-    await pc.setRemoteDescription({ type: 'offer', sdp });
-    remoteSet = true;
-    for (const c of pending.splice(0)) addCandidate(c);
-    const a = await pc.createAnswer();
-    await pc.setLocalDescription(a);
-    sendSignal({ t: 'answer', sdp: pc.localDescription.sdp });
-    described = true;
-    for (const h of held.splice(0)) sendSignal(h);
-  };
-  const addCandidate = (init) => pc.addIceCandidate(init).catch(() => {}); // one bad line must not end the session
-
-  // Signalling: the offer, then candidates, until the session ends.
+  // Signalling: offers and candidates, until the session ends. An offer
+  // with a DTLS fingerprint seen before belongs to a connection we know:
+  // the first offer, or an ICE restart of the connection in use (section
+  // 5.1). One with a new fingerprint is the host's new connection after
+  // our "reconnect" (section 5.2), and only then welcome.
   const signalling = (async () => {
     for (;;) {
       let sig;
@@ -265,89 +526,78 @@ export async function connect(o) {
         if (e?.kind === 'peer-gone') s.finish(new SessionError('peer-gone', 'the other side left'));
         return;
       }
+      const l = s.link;
       switch (sig.t) {
         case 'offer': {
-          fpA = checkOffer(sig.sdp, fpA, s.relays);
-          // A second offer is an ICE restart (section 5.1): new ICE
-          // credentials, the same DTLS certificate. Our new candidates
-          // wait for the answer, as at first.
-          const restart = remoteSet;
-          described = false;
-          await answer(sig.sdp);
-          if (restart) s.reconnector?.offered();
+          if (!gotFirst) {
+            gotFirst = true;
+            firstOffer(sig.sdp);
+            break;
+          }
+          const fp = sdpFingerprint(sig.sdp);
+          if (!fp) throw new SessionError('tampered', 'the offer has no SHA-256 DTLS fingerprint');
+          if (s.rebuilding) {
+            s.offerArrived(sig.sdp, fp); // a stale one is dropped
+            break;
+          }
+          // A restart (section 5.1): new ICE credentials, the same DTLS
+          // certificate. Our new candidates wait for the answer, as at
+          // first.
+          if (!l || !l.fpA || !equal(fp, l.fpA)) {
+            if (s.fingerprints.has(toHex(fp))) break; // an old connection's
+            throw new SessionError('tampered', 'a restart offer with another DTLS certificate');
+          }
+          await l.answer(sig.sdp);
+          s.reconnector?.offered();
           break;
         }
         case 'cand': {
           const ra = relayAddress(sig.c);
           if (ra && s.relays.size < 64) s.relays.add(ra);
-          const init = { candidate: sig.c, sdpMid: sig.mid ?? null, sdpMLineIndex: sig.idx ?? null };
-          if (remoteSet) addCandidate(init);
-          else if (pending.length < 256) pending.push(init);
+          l?.candidate({ candidate: sig.c, sdpMid: sig.mid ?? null, sdpMLineIndex: sig.idx ?? null });
           break;
         }
         case 'cand-end':
-          if (remoteSet) pc.addIceCandidate().catch(() => {});
+          l?.candEnd();
           break;
         case 'answer':
           throw new SessionError('tampered', 'got an answer, expected an offer');
         default:
-          break; // hello again, proof: nothing to do for a browser
+          break; // hello again, proof, bye: nothing to do for a browser
       }
     }
   })();
   signalling.catch((e) => s.finish(e instanceof SessionError || e?.kind ? e : new SessionError('tampered', String(e?.message ?? e))));
 
-  const failed = new Promise((_, reject) => {
-    s.ondone((err) => reject(err ?? new SessionError('closed', 'session closed')));
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState !== 'failed') return;
-      if (s.reconnector) s.reconnector.lost('failed');
-      else s.finish(new SessionError('no-path', 'no connection path to the other side'));
-    };
-  });
-  failed.catch(() => {});
-
-  const timeout = setTimeout(() => s.finish(new SessionError('no-path', 'no connection within 30 s')), CONNECT_TIMEOUT);
+  const ended = new Promise((_, reject) => s.ondone((err) => reject(err ?? new SessionError('closed', 'session closed'))));
+  ended.catch(() => {});
   const stop = () => s.finish(new SessionError('closed', 'aborted'));
   o.signal?.addEventListener('abort', stop, { once: true });
+  const t0 = Date.now();
+  let timer;
+  const timeout = new Promise((_, reject) => {
+    timer = setTimeout(() => reject(new SessionError('no-path', 'no connection within 30 s')), CONNECT_TIMEOUT);
+  });
+  timeout.catch(() => {});
   try {
-    // Channel binding: once ctl is open, our proof first, then check the host's.
-    // The host sends its proof as soon as ctl opens on its side, so listen first.
-    const proof = new Promise((resolve) => (ctl.onmessage = (ev) => resolve(ev.data)));
-    await Promise.race([new Promise((resolve) => (ctl.onopen = resolve)), failed]);
-    let fpB = pc.localDescription ? sdpFingerprint(pc.localDescription.sdp) : null;
-    if (!fpB) {
-      for (const c of pc.getConfiguration().certificates ?? []) {
-        const f = c.getFingerprints?.().find((x) => x.algorithm === 'sha-256');
-        if (f) fpB = fromHex(f.value.replaceAll(':', ''));
-      }
-    }
-    if (!fpA || !fpB) throw new SessionError('binding', 'no DTLS fingerprints to bind to');
-    ctl.send(bindingProof(pair.keys.kbind, 'b', fpA, fpB));
-    const got = await Promise.race([proof, failed]);
-    const want = bindingProof(pair.keys.kbind, 'a', fpA, fpB);
-    if (!(got instanceof ArrayBuffer) || !equal(new Uint8Array(got), want)) {
-      throw new SessionError('binding', 'the channel binding failed: someone is in the middle');
-    }
-    // The ctl channel lives as long as the SCTP association: when the host
-    // closes the connection, it closes.
-    ctl.onclose = () => s.finish(new SessionError('peer-gone', 'the connection closed'));
-    s.path = (await pathOf(pc, s.relays)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
-    watch(s, pc, pair, o, ctl);
+    const sdp = await Promise.race([offered, ended, timeout]);
+    await Promise.race([first.establish(sdp, Math.max(0, CONNECT_TIMEOUT - (Date.now() - t0))), ended]);
+    s.path = (await pathOf(first.pc, s.relays)) ?? { kind: 'direct', local: '', remote: '', proto: '' };
+    watch(s, first, o);
     return s;
   } catch (e) {
     s.finish(e);
     throw e;
   } finally {
-    clearTimeout(timeout);
+    clearTimeout(timer);
     o.signal?.removeEventListener('abort', stop);
   }
 }
 
 /**
- * checkOffer checks an offer's DTLS fingerprint against the first offer's
- * (a restart keeps the certificate: a new one would be someone else), notes
- * the host's relay addresses, and returns the fingerprint.
+ * checkOffer checks an offer's DTLS fingerprint against the connection's
+ * first offer (a restart keeps the certificate: a new one would be someone
+ * else), notes the host's relay addresses, and returns the fingerprint.
  */
 function checkOffer(sdp, fpA, relays) {
   const fp = sdpFingerprint(sdp);
@@ -361,17 +611,22 @@ function checkOffer(sdp, fpA, relays) {
 }
 
 /**
- * watch starts restarting after connect: ICE and the browser report a lost
- * path or a changed network (o.window: online/offline events, o.connection:
- * navigator.connection), and the Reconnector re-opens the mailbox and asks
- * the host for a restart.
+ * watch starts restarting after connect, for connection l: ICE and the
+ * browser report a lost path or a changed network (o.window: online/offline
+ * events, o.connection: navigator.connection), and the Reconnector re-opens
+ * the mailbox and asks the host for a restart. A connection whose DTLS or
+ * SCTP died cannot be restarted: the session builds a new one (s.lost).
  */
-function watch(s, pc, pair, o, ctl) {
+function watch(s, l, o) {
+  const { pc, ctl } = l;
+  const pair = s.pair;
   let counts = new Map(); // bytes received by candidate pair, at the last poll
   let gen = 0; // episodes begun: a poll that straddles one proves nothing
   let heard = Date.now(); // when data last arrived
   const win = o.window ?? null;
   const conn = o.connection ?? null;
+  s.reconnector?.close();
+  s.reconnector = null;
   const rc = new Reconnector({
     reopen: () => pair.reopen(),
     mailboxUp: () => pair.mailboxUp,
@@ -411,7 +666,7 @@ function watch(s, pc, pair, o, ctl) {
     s.hold.hold(why);
   };
   const releaseSends = () => {
-    if (!s.hold.held) return;
+    if (!s.hold.held || s.rebuilding) return;
     const why = s.hold.why;
     const n = s.hold.release();
     o.log?.(`sends go on after ${Date.now() - heldAt} ms (${why}), ${n} held`);
@@ -422,16 +677,40 @@ function watch(s, pc, pair, o, ctl) {
     if (rc.state === 'up') releaseSends();
   };
   // The host's heartbeat on ctl (one byte a second, section 5.1) says that
-  // it restarts ICE when asked, and that the path carries data. A host that
-  // sends none does not restart: then a failed path ends the session, as
-  // before.
-  ctl.onmessage = () => {
-    if (!s.reconnector) {
+  // it restarts ICE when asked, and that the path carries data; 0x01 says
+  // that it also builds a new connection when asked (section 5.2). A host
+  // that sends none does not restart: then a failed path ends the
+  // session, as before.
+  ctl.onmessage = (ev) => {
+    if (s.reconnector !== rc) {
       s.reconnector = rc;
-      o.log?.('the host restarts ICE when asked');
+      s.rebuilds = ev.data instanceof ArrayBuffer && new Uint8Array(ev.data)[0] === 1;
+      o.log?.(s.rebuilds ? 'the host restarts ICE when asked, and builds a new connection when asked' : 'the host restarts ICE when asked');
     }
     alive();
   };
+  // The ctl channel lives as long as the SCTP association: when it closes,
+  // the host closed the connection, or our DTLS failed.
+  ctl.onclose = () => s.lost('ctl closed');
+  // DTLS and SCTP do not come back by an ICE restart.
+  const dead = () => {
+    const dtls = pc.sctp?.transport?.state;
+    return pc.sctp?.state === 'closed' || dtls === 'failed' || dtls === 'closed';
+  };
+  pc.onconnectionstatechange = () => {
+    const st = pc.connectionState;
+    o.log?.(`connection ${st}`);
+    if (st === 'closed' || (st === 'failed' && dead())) s.lost(`connection ${st}`);
+    else if (st === 'failed') {
+      if (s.reconnector) rc.lost('failed');
+      else s.finish(new SessionError('no-path', 'no connection path to the other side'));
+    }
+  };
+  if (pc.sctp) {
+    pc.sctp.onstatechange = () => {
+      if (pc.sctp.state === 'closed') s.lost('sctp closed');
+    };
+  }
   pc.oniceconnectionstatechange = () => {
     const st = pc.iceConnectionState;
     o.log?.(`ICE ${st}`);
@@ -477,12 +756,23 @@ function watch(s, pc, pair, o, ctl) {
   win?.addEventListener('offline', offline);
   win?.addEventListener('online', online);
   conn?.addEventListener?.('change', change);
-  s.ondone(() => {
+  let stopped = false;
+  const stop = () => {
+    if (stopped) return;
+    stopped = true;
+    rc.close();
+    if (s.reconnector === rc) s.reconnector = null;
     clearInterval(poll);
     win?.removeEventListener('offline', offline);
     win?.removeEventListener('online', online);
     conn?.removeEventListener?.('change', change);
-  });
+  };
+  l.stopWatch = stop;
+  s.ondone(stop);
+  // A new connection to a host that rebuilds: it heartbeats, so a silence
+  // counts from now on, before its first heartbeat arrives (the path may
+  // go again at once).
+  if (s.rebuilds) s.reconnector = rc;
 }
 
 // A channel that arrives before anyone listens keeps what it receives: a

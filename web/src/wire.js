@@ -327,7 +327,7 @@ export function bindingProof(kbind, role, fpA, fpB) {
 
 // --- signals (section 4.3) ---
 
-const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof', 'restart'];
+const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof', 'restart', 'reconnect'];
 
 /**
  * validateSignal checks a decoded signal as wire.Signal.Validate does, looking
@@ -366,6 +366,7 @@ export function validateSignal(s) {
       break;
     case 'cand-end':
     case 'restart': // section 5.1: b asks a to restart ICE; no fields
+    case 'reconnect': // section 5.2: a browser b asks a for a new connection; no fields
       break;
     case 'bye':
       if (!optString(s.reason)) throw malformed('bye reason');

@@ -565,3 +565,151 @@ test('consultation: a record is one JSON and one PDF within their limits', () =>
     ],
   );
 });
+
+// Resuming over a new connection (docs/consult.md, "Resuming"): the old
+// consult channel dies without an "end", the session rebuilds, the host
+// opens "consult" on the new connection; both send "resume" and each
+// resends what the other did not get.
+function rebuildable() {
+  const { session, c, ctl } = setup();
+  session.rebuilds = true;
+  session.lostWhy = [];
+  session.lost = (why) => session.lostWhy.push(why);
+  return { session, c, ctl };
+}
+
+test('consultation: resumes over a new consult channel, every line once', () => {
+  const { session, c, ctl } = rebuildable();
+  ctl.line({ t: 'chat', id: 'h1', text: 'one', ts: 1 }); // host line 1 (hello is 0)
+  assert.ok(c.sendChat('before')); // our line 1
+  // The old channel dies; the consultation goes on, the session rebuilds.
+  ctl.close();
+  assert.deepEqual(session.lostWhy, ['consult channel closed']);
+  assert.equal(c.state.phase, 'connected');
+  assert.ok(c.sendChat('while away')); // our line 2: waits
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  // Ours first: we got 2 host lines, queued 3.
+  assert.deepEqual(ctl2.lines(), [{ t: 'resume', got: 2, sent: 3 }]);
+  // The host got our hello only ("before" was lost in flight); it had
+  // queued 3 lines, "two" never reached us.
+  ctl2.line({ t: 'resume', got: 1, sent: 3 });
+  assert.deepEqual(
+    ctl2.lines().slice(1).map((m) => m.text),
+    ['before', 'while away'],
+  );
+  ctl2.line({ t: 'chat', id: 'h2', text: 'two', ts: 2 });
+  ctl2.line({ t: 'chat', id: 'h3', text: 'three', ts: 3 });
+  assert.deepEqual(
+    c.state.chat.map((m) => m.text),
+    ['one', 'before', 'while away', 'two', 'three'],
+  );
+  assert.ok(c.sendChat('after'));
+  assert.equal(ctl2.lines().at(-1).text, 'after');
+  assert.equal(ctl2.lines().length, 4);
+  // A second rebuild counts from where the first left off.
+  ctl2.close();
+  const ctl3 = new Chan('consult');
+  session.add(ctl3);
+  assert.deepEqual(ctl3.lines(), [{ t: 'resume', got: 4, sent: 4 }]);
+  ctl3.line({ t: 'resume', got: 4, sent: 4 });
+  assert.equal(ctl3.lines().length, 1); // nothing to resend
+});
+
+test('consultation: a resumed channel must begin with resume, and resume only there', () => {
+  {
+    const { session, c, ctl } = rebuildable();
+    ctl.close();
+    const ctl2 = new Chan('consult');
+    session.add(ctl2);
+    ctl2.line({ t: 'chat', id: 'h2', text: 'x', ts: 2 });
+    assert.equal(c.state.phase, 'failed');
+  }
+  {
+    const { c, ctl } = rebuildable();
+    ctl.line({ t: 'resume', got: 0, sent: 0 });
+    assert.equal(c.state.phase, 'failed');
+  }
+  {
+    // The host cannot have got more than we queued.
+    const { session, c, ctl } = rebuildable();
+    ctl.close();
+    const ctl2 = new Chan('consult');
+    session.add(ctl2);
+    ctl2.line({ t: 'resume', got: 5, sent: 1 });
+    assert.equal(c.state.phase, 'failed');
+  }
+});
+
+test('consultation: files in flight fail when the connection is rebuilt; a verdict on its way still counts', async () => {
+  const { session, c, ctl } = rebuildable();
+  const data = utf8('some bytes of a document');
+  const sum = toHex(sha256(data));
+  // A host file, accepted and half received.
+  ctl.line({ t: 'ask', id: 'h2', what: 'file', name: 'a.pdf', size: data.length, sha256: sum });
+  c.answer('h2', true);
+  ctl.line({ t: 'file', id: 'h2', name: 'a.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  const fc = new Chan('file/h2');
+  session.add(fc);
+  fc.deliver(data.subarray(0, 5));
+  // Our file, sent completely, its verdict not yet here.
+  const p = c.sendFile(new File([data], 'b.txt'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  session.opened[0].onopen();
+  await p;
+  const mine = c.state.files.find((f) => f.from === 'client');
+  assert.equal(mine.state, 'sent');
+  ctl.close();
+  fc.close();
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  const theirs = c.state.files.find((f) => f.from === 'host');
+  assert.equal(theirs.state, 'failed');
+  assert.equal(mine.state, 'failed');
+  // The host had our file: its verdict was queued before the rebuild.
+  const sent = ctl2.lines()[0].sent;
+  ctl2.line({ t: 'resume', got: sent, sent: c.got + 1 });
+  ctl2.line({ t: 'file-ok', id: mine.id, ok: true, sha256: sum });
+  assert.equal(mine.state, 'done');
+  // A host file announced before the rebuild and sent again fails at once.
+  const fresh = new Chan('consult');
+  ctl2.close();
+  session.add(fresh);
+  fresh.line({ t: 'resume', got: fresh.lines()[0].sent, sent: c.got + 2 });
+  fresh.line({ t: 'ask', id: 'h9', what: 'file', name: 'c.pdf', size: data.length, sha256: sum });
+  c.answer('h9', true);
+  fresh.line({ t: 'file', id: 'h9', name: 'c.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  assert.equal(c.state.files.find((f) => f.id === 'h9').state, 'failed');
+});
+
+test('consultation: without a host that rebuilds, a closed consult channel ends it', () => {
+  const { session, c, ctl } = setup();
+  ctl.close();
+  assert.equal(c.state.phase, 'ended');
+  assert.equal(c.state.endReason, 'lost');
+  assert.ok(session.closed);
+});
+
+test('consultation: the old consult channel closing late starts no second rebuild', () => {
+  const session = new FakeSession();
+  session.rebuilds = true;
+  session.lostWhy = [];
+  session.lost = (why) => session.lostWhy.push(why);
+  session.link = 'first';
+  const c = new Consultation({ session, name: 'Bernd', lang: 'de' });
+  const ctl = new Chan('consult');
+  session.add(ctl);
+  ctl.line({ t: 'hello', v: 1, role: 'host', name: 'Anna', lang: 'de' });
+  // The session replaced its connection; the old channel reports its
+  // close only now, before the host's new consult channel came.
+  session.link = 'second';
+  ctl.close();
+  assert.deepEqual(session.lostWhy, []);
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  ctl2.line({ t: 'resume', got: 1, sent: 1 });
+  assert.equal(c.state.phase, 'connected');
+  // The new channel's own close does start one.
+  ctl2.close();
+  assert.deepEqual(session.lostWhy, ['consult channel closed']);
+});

@@ -1,0 +1,259 @@
+package consult
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/direkt/direkt/internal/session"
+)
+
+// resumable is cfg with Config.Resumable set.
+func resumable(cfg Config) Config {
+	cfg.Resumable = true
+	return cfg
+}
+
+// chatCount counts chat messages by text.
+func chatCount(s Snapshot) map[string]int {
+	n := map[string]int{}
+	for _, m := range s.Chat {
+		n[m.Text]++
+	}
+	return n
+}
+
+func isSuspended(t *testing.T, c *Consultation) {
+	t.Helper()
+	select {
+	case <-c.Suspended():
+	case <-testCtx(t).Done():
+		t.Fatalf("the %s consultation was not suspended", c.role)
+	}
+}
+
+// Two resumable consultations lose their sessions; what either side says
+// meanwhile waits, and after Resume over a new session pair every message
+// is there exactly once on both sides, a file in flight failed on both
+// sides, and the consultation goes on.
+func TestResumeOverNewSession(t *testing.T) {
+	leakCheck(t)
+	host, client := startPair(t, resumable(hostConfig(t)), resumable(clientConfig(t)))
+	if err := host.Chat("before"); err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, client, "the first chat", func(s Snapshot) bool { return chatCount(s)["before"] == 1 })
+
+	// A file from the client, in flight when the connection goes.
+	data := pseudo(32<<20, 3)
+	id, err := client.SendFile("big.bin", int64(len(data)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, host, "the file moving", func(s Snapshot) bool {
+		f, ok := fileByID(s, id)
+		return ok && f.Done > 0
+	})
+	oldH, oldC := host.current().s, client.current().s
+	_ = oldH.Close()
+	_ = oldC.Close()
+	isSuspended(t, host)
+	isSuspended(t, client)
+	if err := host.Chat("while away, host"); err != nil {
+		t.Fatal(err)
+	}
+	if err := client.Chat("while away, client"); err != nil {
+		t.Fatal(err)
+	}
+
+	sa, sb := connectPair(t)
+	ctx := testCtx(t)
+	var errH, errC error
+	var wg sync.WaitGroup
+	wg.Go(func() { errH = host.Resume(ctx, sa) })
+	wg.Go(func() { errC = client.Resume(ctx, sb) })
+	wg.Wait()
+	if errH != nil || errC != nil {
+		t.Fatalf("resume: host: %v; client: %v", errH, errC)
+	}
+	if err := client.Chat("after"); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]int{"before": 1, "while away, host": 1, "while away, client": 1, "after": 1}
+	for _, c := range []*Consultation{host, client} {
+		s := waitSnap(t, c, "every message", func(s Snapshot) bool { return len(chatCount(s)) == len(want) })
+		if got := chatCount(s); fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: chat %v, want %v", c.role, got, want)
+		}
+		s = waitSnap(t, c, "the file failed", func(s Snapshot) bool {
+			f, ok := fileByID(s, id)
+			return ok && f.State == FileFailed
+		})
+		f, _ := fileByID(s, id)
+		t.Logf("%s: the file failed: %s", c.role, f.Error)
+		if s.Ended {
+			t.Errorf("%s: ended: %s", c.role, s.EndReason)
+		}
+	}
+	// Consent still works: an ask and its answer over the new session.
+	ask, err := host.Ask(WhatRecord)
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, client, "the ask", func(s Snapshot) bool { _, ok := askByWhat(s, WhatRecord); return ok })
+	if err := client.Answer(ask, true); err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, host, "the answer", func(s Snapshot) bool { return s.Recording == RecordingAccepted })
+	// And a file goes through now.
+	small := pseudo(100<<10, 4)
+	id2, err := client.SendFile("small.bin", int64(len(small)), bytes.NewReader(small))
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitSnap(t, client, "the second file", func(s Snapshot) bool { f, _ := fileByID(s, id2); return f.State == FileDone })
+}
+
+// The host resends exactly the lines the peer says it did not get, after
+// its "resume", and counts the peer's lines the same way.
+func TestResumeResendsWhatThePeerMissed(t *testing.T) {
+	leakCheck(t)
+	sa, sb := connectPair(t)
+	ctx := testCtx(t)
+	raw := make(chan *rawPeer, 1)
+	go func() { raw <- newRawClient(t, sb) }()
+	host, err := Start(ctx, sa, resumable(hostConfig(t)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.End("test over") })
+	p := <-raw
+	p.next(tHello) // line 0
+	for _, s := range []string{"a", "b", "c"} {
+		if err := host.Chat(s); err != nil {
+			t.Fatal(err)
+		}
+		if m := p.next(tChat); m.Text != s {
+			t.Fatalf("chat %q, want %q", m.Text, s)
+		}
+	}
+	_ = sa.Close()
+	_ = sb.Close()
+	isSuspended(t, host)
+
+	sa2, sb2 := connectPair(t)
+	done := make(chan error, 1)
+	go func() { done <- host.Resume(ctx, sa2) }()
+	ch, err := sb2.Accept(ctx)
+	if err != nil || ch.Label() != consultLabel {
+		t.Fatalf("accept: %v %v", ch, err)
+	}
+	p2 := startRaw(t, sb2, ch)
+	// As if "b" and "c" had been lost in flight; we sent one line (hello).
+	p2.send(`{"t":"resume","got":2,"sent":1}`)
+	r := p2.next(tResume)
+	if *r.Got != 1 || *r.Sent != 4 {
+		t.Errorf("the host's resume says got %d, sent %d; want 1 and 4", *r.Got, *r.Sent)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []string{"b", "c"} {
+		if m := p2.next(tChat); m.Text != s {
+			t.Fatalf("resent chat %q, want %q", m.Text, s)
+		}
+	}
+	if err := host.Chat("d"); err != nil {
+		t.Fatal(err)
+	}
+	if m := p2.next(tChat); m.Text != "d" {
+		t.Fatalf("chat %q, want d", m.Text)
+	}
+	p2.send(`{"t":"chat","id":"c9","text":"from the client","ts":1}`)
+	waitSnap(t, host, "the client's chat", func(s Snapshot) bool { return chatCount(s)["from the client"] == 1 })
+}
+
+// A resumed consult channel must begin with "resume"; anything else is a
+// protocol error. A consultation that is abandoned ends as lost.
+func TestResumeRules(t *testing.T) {
+	leakCheck(t)
+	t.Run("no resume first", func(t *testing.T) {
+		sa, sb := connectPair(t)
+		ctx := testCtx(t)
+		raw := make(chan *rawPeer, 1)
+		go func() { raw <- newRawClient(t, sb) }()
+		host, err := Start(ctx, sa, resumable(hostConfig(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = host.End("test over") })
+		<-raw
+		_ = sa.Close()
+		isSuspended(t, host)
+		sa2, sb2 := connectPair(t)
+		done := make(chan error, 1)
+		go func() { done <- host.Resume(ctx, sa2) }()
+		ch, err := sb2.Accept(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := startRaw(t, sb2, ch)
+		p.send(`{"t":"chat","id":"c1","text":"x","ts":1}`)
+		if err := <-done; err == nil {
+			t.Error("Resume succeeded without the peer's resume")
+		}
+		waitDone(t, host)
+		if err := host.Err(); !errors.Is(err, ErrProtocol) {
+			t.Errorf("err %v, want ErrProtocol", err)
+		}
+	})
+	t.Run("no resume at all", func(t *testing.T) {
+		sa, sb := connectPair(t)
+		ctx := testCtx(t)
+		raw := make(chan *rawPeer, 1)
+		go func() { raw <- newRawClient(t, sb) }()
+		host, err := Start(ctx, sa, resumable(hostConfig(t)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = host.End("test over") })
+		<-raw
+		_ = sa.Close()
+		isSuspended(t, host)
+		sa2, sb2 := connectPair(t)
+		rctx, cancel := context.WithTimeout(ctx, time.Second)
+		defer cancel()
+		go func() {
+			if ch, err := sb2.Accept(ctx); err == nil {
+				startRaw(t, sb2, ch) // says nothing
+			}
+		}()
+		if err := host.Resume(rctx, sa2); err == nil {
+			t.Fatal("Resume succeeded without the peer's resume")
+		}
+		isSuspended(t, host)
+		host.Abandon(errors.New("gave up"))
+		waitDone(t, host)
+		if err := host.Err(); !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("err %v, want ErrConnectionLost", err)
+		}
+	})
+	t.Run("abandoned", func(t *testing.T) {
+		host, client := startPair(t, resumable(hostConfig(t)), clientConfig(t))
+		_ = host.current().s.Close()
+		isSuspended(t, host)
+		waitDone(t, client) // not resumable: lost
+		host.Abandon(session.ErrICEFailed)
+		waitDone(t, host)
+		if err := host.Err(); !errors.Is(err, ErrConnectionLost) {
+			t.Errorf("err %v, want ErrConnectionLost", err)
+		}
+		if s := host.Snapshot(); s.EndReason != "connection lost" {
+			t.Errorf("end reason %q", s.EndReason)
+		}
+	})
+}
