@@ -33,6 +33,10 @@ type Config struct {
 	// see a round-trip time of 4×Delay, a peer and the server 2×Delay. Zero
 	// means plain veths and no forwarder.
 	Delay time.Duration
+	// Limit makes site A's (index 0) and site B's (index 1) link to the
+	// internet a bottleneck ([Limit]): a line of that rate, in each
+	// direction, with a router's queue before it. The zero Limit is none.
+	Limit [2]Limit
 	// Logger receives the bed's progress at debug level and its teardown
 	// problems at warn level. Nil means no logging.
 	Logger *slog.Logger
@@ -158,7 +162,7 @@ func New(ctx context.Context, cfg Config) (b *Bed, err error) {
 			b.B = s
 		}
 	}
-	log.Debug("netbed: built", "id", b.id, "a", cfg.A, "b", cfg.B, "delay", cfg.Delay)
+	log.Debug("netbed: built", "id", b.id, "a", cfg.A, "b", cfg.B, "delay", cfg.Delay, "limit", cfg.Limit)
 	return b, nil
 }
 
@@ -210,10 +214,10 @@ func (b *Bed) veth(ctx context.Context, nsA, ifA, addrA, nsB, ifB, addrB string)
 }
 
 // uplink joins the internet's interface inetIf to the site's interface
-// siteIf in namespace siteNS, through a delay namespace when the bed has a
-// delay.
-func (b *Bed) uplink(ctx context.Context, name, inetIf, inetAddr, siteNS, siteIf, siteAddr string) (*Link, error) {
-	if b.cfg.Delay <= 0 {
+// siteIf in namespace siteNS, through a forwarder's namespace when the bed
+// has a delay or the site a limit.
+func (b *Bed) uplink(ctx context.Context, name string, limit Limit, inetIf, inetAddr, siteNS, siteIf, siteAddr string) (*Link, error) {
+	if b.cfg.Delay <= 0 && limit.Rate <= 0 {
 		return nil, b.veth(ctx, b.Internet, inetIf, inetAddr, siteNS, siteIf, siteAddr)
 	}
 	dns, err := b.ns(ctx, "d"+name, false)
@@ -226,7 +230,7 @@ func (b *Bed) uplink(ctx context.Context, name, inetIf, inetAddr, siteNS, siteIf
 	if err := b.veth(ctx, dns, "dn0", "", siteNS, siteIf, siteAddr); err != nil {
 		return nil, err
 	}
-	l, err := NewLink(dns, "up0", "dn0", b.cfg.Delay)
+	l, err := NewLimitedLink(dns, "up0", "dn0", max(b.cfg.Delay, 0), limit)
 	if err != nil {
 		return nil, err
 	}
@@ -247,7 +251,7 @@ func (b *Bed) site(ctx context.Context, i int, k Kind) (*Site, error) {
 			return nil, err
 		}
 		s.HostAddr = s.PublicAddr
-		if s.link, err = b.uplink(ctx, name, "i"+name, wan+".1/24", s.Host, "eth0", wan+".10/24"); err != nil {
+		if s.link, err = b.uplink(ctx, name, b.cfg.Limit[i], "i"+name, wan+".1/24", s.Host, "eth0", wan+".10/24"); err != nil {
 			return nil, err
 		}
 		return s, run(ctx, "", "ip", "-n", s.Host, "route", "add", "default", "via", wan+".1")
@@ -255,7 +259,7 @@ func (b *Bed) site(ctx context.Context, i int, k Kind) (*Site, error) {
 	if s.Router, err = b.ns(ctx, "r"+name, true); err != nil {
 		return nil, err
 	}
-	if s.link, err = b.uplink(ctx, name, "i"+name, wan+".1/24", s.Router, "wan0", wan+".10/24"); err != nil {
+	if s.link, err = b.uplink(ctx, name, b.cfg.Limit[i], "i"+name, wan+".1/24", s.Router, "wan0", wan+".10/24"); err != nil {
 		return nil, err
 	}
 	if err := run(ctx, "", "ip", "-n", s.Router, "route", "add", "default", "via", wan+".1"); err != nil {
@@ -297,8 +301,8 @@ func (b *Bed) Command(ctx context.Context, ns, name string, args ...string) *exe
 	return cmd
 }
 
-// LinkStats returns the statistics of the delay forwarders of sites A and
-// B, in that order (zero when the bed has no delay).
+// LinkStats returns the statistics of the forwarders of sites A and B, in
+// that order (zero for a site without one: no delay and no limit).
 func (b *Bed) LinkStats() [2]LinkStats {
 	var st [2]LinkStats
 	for i, s := range []*Site{b.A, b.B} {

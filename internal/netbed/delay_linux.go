@@ -14,7 +14,8 @@ import (
 )
 
 // A Link forwards every Ethernet frame between two interfaces of one network
-// namespace after a fixed delay, in both directions: a wire with latency. It
+// namespace after a fixed delay, in both directions: a wire with latency,
+// and with a [Limit] a bottleneck of a given rate with a bounded queue. It
 // reads each interface with an AF_PACKET socket and writes the frame to the
 // other one once its time has come. Frames leave in the order they arrived
 // (the delay is the same for all, so a FIFO queue per direction is enough);
@@ -29,6 +30,7 @@ import (
 // cross a veth.
 type Link struct {
 	delay time.Duration
+	limit Limit
 	names [2]string
 	files [2]*os.File
 	stop  chan struct{}
@@ -52,11 +54,65 @@ type LinkStats struct {
 	// MaxLate is the longest a frame left after its time (arrival plus the
 	// delay): how far the forwarder fell behind under load.
 	MaxLate [2]time.Duration
+	// Dropped are frames the Limit's full queue dropped, and MaxBacklog
+	// the most bytes that a frame it let in found waiting.
+	Dropped    [2]uint64
+	MaxBacklog [2]int64
 }
 
 type dirStats struct {
-	frames, bytes, writeErrors, kernelDrops atomic.Uint64
-	maxQueue, maxLate                       atomic.Int64
+	frames, bytes, writeErrors, kernelDrops, dropped atomic.Uint64
+	maxQueue, maxLate, maxBacklog                    atomic.Int64
+}
+
+// A Limit makes a link a bottleneck, the same in each direction: frames
+// leave it one after another at Rate, as from a router's interface to a
+// slower line, and wait in a queue before it; a frame that finds more than
+// Queue bytes waiting is dropped, as a router's full buffer drops it (tail
+// drop). The link's delay comes on top, after the bottleneck. This is a
+// token bucket of one frame's depth: the line never bursts above its rate.
+type Limit struct {
+	// Rate is in bits per second of Ethernet frames (headers included);
+	// zero means no limit.
+	Rate int64
+	// Queue is how many bytes may wait; zero means DefaultQueue.
+	Queue int
+}
+
+// DefaultQueue is the bytes that 100 ms at rate take, and at least two
+// full-size frames: a modest router buffer (many are bigger, and their
+// delay under load with them).
+func DefaultQueue(rate int64) int {
+	return max(int(rate/8/10), 2*1514)
+}
+
+func (l Limit) queue() int {
+	if l.Queue > 0 {
+		return l.Queue
+	}
+	return DefaultQueue(l.Rate)
+}
+
+// bottleneck is one direction's Limit state, owned by its reader.
+type bottleneck struct {
+	Limit
+	free time.Time // when the line has sent what waits
+}
+
+// pass returns when a frame of n bytes that arrived at at leaves the
+// bottleneck, and the bytes that wait before it; ok is false when the queue
+// is full and the frame is dropped.
+func (b *bottleneck) pass(at time.Time, n int) (leave time.Time, backlog int64, ok bool) {
+	start := at
+	if b.free.After(at) {
+		start = b.free
+		backlog = int64(b.free.Sub(at)) * b.Rate / 8 / int64(time.Second)
+		if backlog > int64(b.queue()) {
+			return time.Time{}, backlog, false
+		}
+	}
+	b.free = start.Add(time.Duration(int64(n) * 8 * int64(time.Second) / b.Rate))
+	return b.free, backlog, true
 }
 
 // vnetHdrLen is the size of struct virtio_net_hdr, which PACKET_VNET_HDR puts
@@ -83,7 +139,15 @@ type frame struct {
 // namespace ns. Both should be up and have no addresses; the namespace should
 // not forward IP itself. Close stops it.
 func NewLink(ns, ifA, ifB string, delay time.Duration) (*Link, error) {
-	l := &Link{delay: delay, names: [2]string{ifA, ifB}, stop: make(chan struct{})}
+	return NewLimitedLink(ns, ifA, ifB, delay, Limit{})
+}
+
+// NewLimitedLink is NewLink with a bottleneck of limit in each direction.
+func NewLimitedLink(ns, ifA, ifB string, delay time.Duration, limit Limit) (*Link, error) {
+	if limit.Rate < 0 || limit.Queue < 0 {
+		return nil, fmt.Errorf("netbed: negative limit %+v", limit)
+	}
+	l := &Link{delay: delay, limit: limit, names: [2]string{ifA, ifB}, stop: make(chan struct{})}
 	err := Do(ns, func() error {
 		for i, name := range l.names {
 			f, err := openPacket(name)
@@ -192,6 +256,7 @@ func (l *Link) read(i int, q chan<- frame) {
 	buf := make([]byte, readBuf)
 	oob := make([]byte, 128)
 	st := &l.stats[i]
+	bn := &bottleneck{Limit: l.limit}
 	for {
 		var n, oobn int
 		var rerr error
@@ -213,7 +278,19 @@ func (l *Link) read(i int, q chan<- frame) {
 		if n <= vnetHdrLen {
 			continue
 		}
-		f := frame{at: arrival(oob[:oobn]), b: append([]byte(nil), buf[:n]...)}
+		at := arrival(oob[:oobn])
+		if bn.Rate > 0 {
+			leave, backlog, ok := bn.pass(at, n-vnetHdrLen)
+			if !ok {
+				st.dropped.Add(1)
+				continue
+			}
+			if backlog > st.maxBacklog.Load() {
+				st.maxBacklog.Store(backlog)
+			}
+			at = leave // the delay counts from when it left the bottleneck
+		}
+		f := frame{at: at, b: append([]byte(nil), buf[:n]...)}
 		select {
 		case q <- f:
 		case <-l.stop:
@@ -287,6 +364,8 @@ func (l *Link) Stats() LinkStats {
 		s.KernelDrops[i] = st.kernelDrops.Load()
 		s.WriteErrors[i] = st.writeErrors.Load()
 		s.MaxLate[i] = time.Duration(st.maxLate.Load())
+		s.Dropped[i] = st.dropped.Load()
+		s.MaxBacklog[i] = st.maxBacklog.Load()
 	}
 	return s
 }

@@ -57,14 +57,8 @@ func blast(t testing.TB, b *Bed, n, size, rate int) []uint32 {
 	if _, err := Ping(ctx, b.A.Host, b.B.HostAddr, 1, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	var rx *net.UDPConn
-	if err := Do(b.B.Host, func() (err error) {
-		rx, err = net.ListenUDP("udp4", &net.UDPAddr{Port: 9000})
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer rx.Close()
+	rx := listenUDP(t, b.B.Host, 9000)
+	defer rx.Close() // blast runs once per benchmark round, on the same port
 	if err := rx.SetReadBuffer(32 << 20); err != nil {
 		t.Fatal(err)
 	}

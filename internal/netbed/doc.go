@@ -30,6 +30,17 @@
 // without it. Two peers in sites A and B see a round-trip time of 4×Delay,
 // a peer and the server 2×Delay.
 //
+// # Bottlenecks
+//
+// The same forwarder makes a site's link a slow line: with [Config].Limit
+// set for the site, frames leave it one after another at the limit's rate
+// (each way), wait in a queue of bounded bytes before it, and are dropped
+// when it is full, as by a router in front of a DSL or mobile line (tc's
+// tbf, which this kernel lacks too). TCP through an 8 Mbit/s line with 40 ms
+// RTT moves 7.6 Mbit/s of payload (BenchmarkBottleneck); UDP sent at twice
+// the rate of a 2 Mbit/s line arrives at 2.00 Mbit/s, the rest dropped
+// (TestBottleneck).
+//
 // # Processes
 //
 // [Bed.Command] builds an exec.Cmd that runs in one of the bed's namespaces
