@@ -306,3 +306,54 @@ func TestResumeRules(t *testing.T) {
 		}
 	})
 }
+
+// A file in flight at every one of four losses is offered again three
+// times, then stays failed on both sides: a flapping network cannot make
+// it go round for ever.
+func TestResumeReoffersAtMostThreeTimes(t *testing.T) {
+	leakCheck(t)
+	host, client := startPair(t, resumable(hostConfig(t)), resumable(clientConfig(t)))
+	data := pseudo(32<<20, 6)
+	id, err := client.SendFile("flap.bin", int64(len(data)), bytes.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	for i := range maxReoffers + 1 {
+		waitSnap(t, host, fmt.Sprintf("attempt %d moving", i+1), func(s Snapshot) bool {
+			f, ok := fileByID(s, id)
+			return ok && f.State == FileSending && f.Resent == i && f.Done > 0
+		})
+		_ = host.current().s.Close()
+		_ = client.current().s.Close()
+		isSuspended(t, host)
+		isSuspended(t, client)
+		sa, sb := connectPair(t)
+		var errH, errC error
+		var wg sync.WaitGroup
+		wg.Go(func() { errH = host.Resume(ctx, sa) })
+		wg.Go(func() { errC = client.Resume(ctx, sb) })
+		wg.Wait()
+		if errH != nil || errC != nil {
+			t.Fatalf("resume %d: host: %v; client: %v", i+1, errH, errC)
+		}
+	}
+	s := waitSnap(t, client, "the client giving up", func(s Snapshot) bool {
+		f, _ := fileByID(s, id)
+		return f.State == FileFailed && f.Error == whyGaveUp
+	})
+	if f, _ := fileByID(s, id); f.Resent != maxReoffers {
+		t.Errorf("the client offered the file %d times again, want %d", f.Resent, maxReoffers)
+	}
+	// The host holds it failed, and takes nothing more for it.
+	if err := client.Chat("still here"); err != nil {
+		t.Fatal(err)
+	}
+	s = waitSnap(t, host, "the chat after", func(s Snapshot) bool { return chatCount(s)["still here"] == 1 })
+	if f, _ := fileByID(s, id); f.State != FileFailed || f.Resent != maxReoffers || len(s.Files) != 1 {
+		t.Errorf("host: %+v", s.Files)
+	}
+	if s.Ended {
+		t.Errorf("ended: %s", s.EndReason)
+	}
+}
