@@ -213,6 +213,9 @@ func (c *Consultation) send(f *fileState, try int, sent <-chan error) {
 	c.mu.Lock()
 	// Failed meanwhile (the connection was rebuilt), or offered again.
 	stale := f.final() || f.try != try
+	// The link of this attempt: if the connection is rebuilt from here on,
+	// its channel fails with the old link, never opens on the new one.
+	l := c.ln
 	c.mu.Unlock()
 	if stale {
 		return
@@ -224,7 +227,6 @@ func (c *Consultation) send(f *fileState, try int, sent <-chan error) {
 		return
 	}
 	defer src.Close()
-	l := c.current()
 	ch, err := l.s.Open(l.ctx, fileLabelPrefix+f.ID)
 	if err != nil {
 		if l.ctx.Err() == nil {

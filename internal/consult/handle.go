@@ -221,8 +221,11 @@ func (c *Consultation) onFile(m message) error {
 	if c.got-1 < c.peerSent {
 		// Announced before the connection was rebuilt, sent again by
 		// resume: its bytes were lost with the old connection, and the
-		// sender fails it too.
+		// sender fails it too, and offers it again: a channel that came
+		// for it already is the re-offer's (no sender opens a channel of
+		// an earlier attempt on a new connection) and waits for its line.
 		f.setFinal(FileFailed, whyRebuilt)
+		f.rebuilt = true
 		return nil
 	}
 	c.attachOrphanLocked(f)

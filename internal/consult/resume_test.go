@@ -357,3 +357,83 @@ func TestResumeReoffersAtMostThreeTimes(t *testing.T) {
 		t.Errorf("ended: %s", s.EndReason)
 	}
 }
+
+// A client file whose "file" line the host never got before the loss: the
+// line comes again with resume (the file is in flight at once), then the
+// client's re-offer under the same id, whose channel may come first. The
+// host ends with one done file; anything else for the id is refused.
+func TestResumeReofferOfAFileAnnouncedBeforeTheLoss(t *testing.T) {
+	leakCheck(t)
+	sa, sb := connectPair(t)
+	ctx := testCtx(t)
+	raw := make(chan *rawPeer, 1)
+	go func() { raw <- newRawClient(t, sb) }()
+	hc := resumable(hostConfig(t))
+	host, err := Start(ctx, sa, hc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.End("test over") })
+	p := <-raw
+	p.next(tHello)
+	_ = sa.Close()
+	_ = sb.Close()
+	isSuspended(t, host)
+
+	data := pseudo(300<<10, 7)
+	sa2, sb2 := connectPair(t)
+	done := make(chan error, 1)
+	go func() { done <- host.Resume(ctx, sa2) }()
+	ch, err := sb2.Accept(ctx)
+	if err != nil || ch.Label() != consultLabel {
+		t.Fatalf("accept: %v %v", ch, err)
+	}
+	p2 := startRaw(t, sb2, ch)
+	// We queued hello and "file" c1; the host got hello only, so "file"
+	// c1 comes again, then the re-offer.
+	p2.send(`{"t":"resume","got":1,"sent":2}`)
+	if r := p2.next(tResume); *r.Got != 1 {
+		t.Fatalf("the host got %d lines, want 1", *r.Got)
+	}
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	p2.send(fileJSON("c1", "late.bin", data, KindDoc)) // line 1, sent before
+	waitSnap(t, host, "the file in flight", func(s Snapshot) bool {
+		f, ok := fileByID(s, "c1")
+		return ok && f.State == FileFailed
+	})
+	// The re-offer's channel first, then its line. (The channel stays
+	// open until the verdict, as a sender keeps it.)
+	fc, err := sb2.Open(ctx, fileLabelPrefix+"c1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = fc.Close() })
+	wrote := make(chan error, 1)
+	go func() { _, err := fc.Write(data); wrote <- err }()
+	p2.send(fileJSON("c1", "late.bin", data, KindDoc))
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	s := waitSnap(t, host, "the file done", func(s Snapshot) bool {
+		f, _ := fileByID(s, "c1")
+		return f.State == FileDone
+	})
+	if f, _ := fileByID(s, "c1"); f.Resent != 1 || f.SHA256 != sum(data) || len(s.Files) != 1 {
+		t.Errorf("host files: %+v", s.Files)
+	}
+	if v := p2.next(tFileOK); v.ID != "c1" || !*v.OK {
+		t.Errorf("verdict %+v", v)
+	}
+	if got := storedFiles(t, hc.DataDir, dirFiles); fmt.Sprint(got) != "[late.bin]" {
+		t.Errorf("stored %v", got)
+	}
+	// A done file is not offered again: a third "file" for it is a
+	// protocol error.
+	p2.send(fileJSON("c1", "late.bin", data, KindDoc))
+	waitDone(t, host)
+	if err := host.Err(); !errors.Is(err, ErrProtocol) {
+		t.Errorf("err %v, want ErrProtocol", err)
+	}
+}

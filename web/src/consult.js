@@ -424,9 +424,6 @@ export class Consultation {
         this.got++;
         const m = validateHostMessage(raw);
         this.#message(m);
-        // A file announced before the connection was rebuilt and sent
-        // again: its bytes went with the old connection.
-        if (m.t === 'file' && this.got - 1 < this.peerSent) this.#lostInRebuild(m.id);
         this.#reoffer();
       }
     } catch (e) {
@@ -492,17 +489,6 @@ export class Consultation {
     this.sources.delete(f.id);
   }
 
-  #lostInRebuild(id) {
-    const f = this.state.files.find((x) => x.id === id && x.from === 'host');
-    if (!f || f.state !== 'receiving') return;
-    f.state = 'failed';
-    f.rebuilt = true;
-    f.waitingChannel = false;
-    const dc = this.pending.get(id)?.dc;
-    this.#dropPending(id);
-    if (dc) this.hold.close(dc);
-  }
-
   /** #announce takes a "file" from the host, only if it was consented to. */
   #announce(m) {
     const s = this.state;
@@ -533,6 +519,14 @@ export class Consultation {
     }
     const f = { id: m.id, from: 'host', name: m.name, size: m.size, sha256: m.sha256, kind: m.kind, state: 'receiving', done: 0, got: '', url: '' };
     s.files.push(f);
+    if (this.got - 1 < this.peerSent) {
+      // Announced before the connection was rebuilt and sent again by
+      // "resume": its bytes went with the old connection, and the host
+      // offers it again. A channel already here is the re-offer's.
+      f.state = 'failed';
+      f.rebuilt = true;
+      return;
+    }
     const p = this.pending.get(m.id);
     if (p) {
       this.#dropPending(m.id);
@@ -753,9 +747,13 @@ export class Consultation {
     try {
       if (!this.#send({ t: 'file', id: f.id, name: f.name, size: f.size, sha256: f.sha256, kind: 'doc' })) throw new Error('not connected');
       f.announced = true;
+      const announcedOn = this.dc;
       // Opening a channel sends too; the pump waits while sends are held.
       await this.hold.ready();
       if (!current()) return;
+      // Never a channel of this attempt on a connection rebuilt since its
+      // announcement: the attempt failed with the old one (#resume).
+      if (this.dc !== announcedOn || this.dcLink !== this.o.session.link || f.state !== 'sending') throw new Error('connection rebuilt');
       const dc = this.o.session.createChannel(`file/${f.id}`);
       await new Promise((resolve, reject) => {
         dc.onopen = resolve;

@@ -641,7 +641,7 @@ test('consultation: a resumed channel must begin with resume, and resume only th
   }
 });
 
-test('consultation: files in flight fail when the connection is rebuilt; a verdict on its way still counts', async () => {
+test('consultation: files in flight fail when the connection is rebuilt until offered again; a verdict on its way still counts', async () => {
   const { session, c, ctl } = rebuildable();
   const data = utf8('some bytes of a document');
   const sum = toHex(sha256(data));
@@ -679,7 +679,20 @@ test('consultation: files in flight fail when the connection is rebuilt; a verdi
   fresh.line({ t: 'ask', id: 'h9', what: 'file', name: 'c.pdf', size: data.length, sha256: sum });
   c.answer('h9', true);
   fresh.line({ t: 'file', id: 'h9', name: 'c.pdf', size: data.length, sha256: sum, kind: 'doc' });
-  assert.equal(c.state.files.find((f) => f.id === 'h9').state, 'failed');
+  const h9 = c.state.files.find((f) => f.id === 'h9');
+  assert.equal(h9.state, 'failed');
+  // The host offers it again; its channel comes first and waits.
+  const fc9 = new Chan('file/h9');
+  session.add(fc9);
+  assert.equal(fc9.readyState, 'open');
+  fresh.line({ t: 'file', id: 'h9', name: 'c.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  assert.equal(h9.state, 'receiving');
+  fc9.deliver(data);
+  assert.equal(h9.state, 'done');
+  assert.equal(c.state.files.filter((f) => f.id === 'h9').length, 1);
+  // Our file, done by the verdict that was on its way, is not sent again.
+  assert.equal(fresh.lines().filter((m) => m.t === 'file').length, 0);
+  assert.equal(session.opened.length, 1);
 });
 
 test('consultation: without a host that rebuilds, a closed consult channel ends it', () => {
