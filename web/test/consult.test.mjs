@@ -871,3 +871,29 @@ test('consultation: a host re-offer must be the file consented to, on the new co
   assert.equal(c.state.files.length, 1);
   assert.equal(c.state.phase, 'connected');
 });
+
+test('consultation: a file sent while the new channel waits for the host resume goes out normally', async () => {
+  const { session, c, ctl } = rebuildable();
+  ctl.close();
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  const data = utf8('sent between the two resumes');
+  const sum = toHex(sha256(data));
+  const p = c.sendFile(new File([data], 'mid.txt'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  const f = c.state.files[0];
+  assert.equal(f.state, 'sending');
+  // Its "file" line waits for the host's "resume", then goes out once.
+  assert.equal(ctl2.lines().length, 1);
+  ctl2.line({ t: 'resume', got: ctl2.lines()[0].sent, sent: c.got });
+  assert.deepEqual(
+    ctl2.lines().filter((m) => m.t === 'file').map((m) => m.id),
+    [f.id],
+  );
+  session.opened[0].onopen();
+  await p;
+  assert.equal(f.state, 'sent');
+  ctl2.line({ t: 'file-ok', id: f.id, ok: true, sha256: sum });
+  assert.equal(f.state, 'done');
+  assert.equal(f.resent, undefined);
+});
