@@ -177,11 +177,11 @@ type fileState struct {
 	// flight (resume.go); a good verdict that was on its way still counts,
 	// and otherwise the sender offers it again under the same id.
 	rebuilt bool
-	// broke: it failed because its channel or the connection broke, or
-	// (received) the channel closed early, which is also how a dying
-	// connection may look. A resumable consultation's Resume counts it as
-	// rebuilt.
-	broke bool
+	// broke is the link in use when it failed because its channel or the
+	// connection broke, or (received) the channel closed early, which is
+	// also how a dying connection may look: Resume counts it as in flight
+	// when that link is the one lost. Nil otherwise.
+	broke *link
 	// try counts the attempts at moving the file: a goroutine of an
 	// earlier attempt changes nothing once a re-offer began another.
 	try int

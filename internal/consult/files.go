@@ -363,7 +363,9 @@ func (c *Consultation) received(f *fileState, try int, stored, sum, why string, 
 		c.log.Debug("file received", "id", f.ID, "size", f.Size)
 	} else {
 		f.setFinal(FileFailed, why)
-		f.broke = why == whyShort || !tell
+		if why == whyShort || !tell {
+			f.broke = c.ln
+		}
 		c.log.Info("received file discarded", "id", f.ID, "reason", why)
 	}
 	if tell {
@@ -392,7 +394,7 @@ func (c *Consultation) fileBroke(f *fileState, try int, why string) {
 		return
 	}
 	f.setFinal(FileFailed, why)
-	f.broke = true
+	f.broke = c.ln
 	c.changedLocked()
 }
 

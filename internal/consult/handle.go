@@ -266,7 +266,7 @@ func (c *Consultation) onReoffer(f *fileState, m message) error {
 	}
 	f.try++
 	f.Resent++
-	f.rebuilt, f.attached, f.broke = false, false, false
+	f.rebuilt, f.attached, f.broke = false, false, nil
 	f.State, f.Error, f.Done, f.SHA256 = FileSending, "", 0, ""
 	c.log.Debug("file offered again", "id", f.ID, "resent", f.Resent)
 	c.attachOrphanLocked(f)

@@ -173,7 +173,7 @@ func (c *Consultation) Resume(ctx context.Context, s *session.Session) error {
 		case f.State == FileSending:
 			f.setFinal(FileFailed, whyRebuilt)
 			f.rebuilt = true
-		case f.broke && f.State == FileFailed && !f.rebuilt && f.Kind == KindDoc:
+		case f.broke == old && f.State == FileFailed && !f.rebuilt && !f.verdict && f.Kind == KindDoc:
 			// It failed as its channel broke, most likely with the old
 			// connection: in flight all the same.
 			f.Error, f.rebuilt = whyRebuilt, true
@@ -405,7 +405,7 @@ func (c *Consultation) reoffer(l *link) {
 		}
 		f.try++
 		f.Resent++
-		f.rebuilt, f.broke = false, false
+		f.rebuilt, f.broke = false, nil
 		f.State, f.Error, f.Done = FileSending, "", 0
 		c.startSendLocked(f)
 		n++

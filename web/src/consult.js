@@ -284,6 +284,7 @@ export class Consultation {
     this.peerSent = 0; // the host's lines queued at its last "resume"
     this.resuming = false; // a new consult channel waits for the host's "resume"
     this.reoffered = true; // our files in flight at the last rebuild went out again
+    this.linkNo = 0; // counts the consult channels: which one a file broke with
     // The Files we send, by id, kept to offer one again after a rebuild.
     this.sources = new Map();
     o.session.wanted = () => this.state.phase === 'connected' || this.state.phase === 'connecting';
@@ -348,11 +349,12 @@ export class Consultation {
       // In flight: moving, or waiting for its verdict, or failed as its
       // channel broke, which a dying connection does first.
       const moving = f.from === 'host' ? f.state === 'receiving' : f.state === 'sending' || f.state === 'sent';
-      if (!moving && !(f.state === 'failed' && f.broke && f.kind === 'doc')) continue;
+      if (!moving && !(f.state === 'failed' && f.brokeOn === this.linkNo && f.kind === 'doc')) continue;
       f.state = 'failed';
       f.rebuilt = true;
-      f.broke = false;
+      f.brokeOn = undefined;
     }
+    this.linkNo++;
     for (const [id, p] of [...this.pending]) {
       this.#dropPending(id);
       this.hold.close(p.dc);
@@ -470,6 +472,7 @@ export class Consultation {
           if (m.ok && m.sha256 === f.sha256) this.#verdict(f, 'done');
           return;
         }
+        if (f) f.brokeOn = undefined; // the host decided: not in flight
         if (!f || (f.state !== 'sent' && f.state !== 'sending')) return;
         this.#verdict(f, m.ok && m.sha256 === f.sha256 ? 'done' : 'failed');
         return;
@@ -636,7 +639,7 @@ export class Consultation {
       } else {
         f.state = 'failed';
         // Cut off early: by the host, or by a connection that is dying.
-        f.broke = closed && f.done < f.size;
+        if (closed && f.done < f.size) f.brokeOn = this.linkNo;
       }
       chunks = [];
       this.#send({ t: 'file-ok', id: f.id, ok, sha256: f.got });
@@ -735,14 +738,15 @@ export class Consultation {
    * #transmit announces f and moves its bytes from file on "file/<id>": one
    * attempt, which a later one (#reoffer) supersedes. A failure after the
    * announcement other than reading the file is the channel breaking
-   * (f.broke), which a rebuilt connection counts as in flight.
+   * (f.brokeOn, the consult channel's number then), which a rebuild of
+   * that connection counts as in flight.
    */
   async #transmit(f, file) {
     const attempt = (f.try = (f.try ?? 0) + 1);
     const current = () => f.try === attempt;
     f.done = 0;
     f.state = 'sending';
-    f.broke = false;
+    f.brokeOn = undefined;
     let reading = false;
     try {
       if (!this.#send({ t: 'file', id: f.id, name: f.name, size: f.size, sha256: f.sha256, kind: 'doc' })) throw new Error('not connected');
@@ -785,7 +789,7 @@ export class Consultation {
     } catch {
       if (!current() || f.state !== 'sending') return; // done, or failed with the connection
       f.state = 'failed';
-      f.broke = f.announced && !reading;
+      if (f.announced && !reading) f.brokeOn = this.linkNo;
       this.#changed();
     }
   }
