@@ -441,7 +441,7 @@ func (b *base) state() console.State {
 		st.Asks = append(st.Asks, console.Ask{ID: a.ID, What: a.What, Name: a.Name, Size: a.Size, State: string(a.State), AskedAt: a.AskedAt.UTC(), AnsweredAt: a.AnsweredAt.UTC()})
 	}
 	for _, f := range snap.Files {
-		st.Files = append(st.Files, console.File{ID: f.ID, From: f.From.String(), Name: f.Name, Size: f.Size, SHA256: f.SHA256, Kind: f.Kind, State: string(f.State), Done: f.Done, At: f.At.UTC(), Error: f.Error})
+		st.Files = append(st.Files, console.File{ID: f.ID, From: f.From.String(), Name: f.Name, Size: f.Size, SHA256: f.SHA256, Kind: f.Kind, State: string(f.State), Done: f.Done, At: f.At.UTC(), Error: f.Error, Resent: f.Resent})
 	}
 	return st
 }

@@ -192,6 +192,9 @@ type File struct {
 	At   time.Time `json:"at"`
 	// Error says why State is failed.
 	Error string `json:"error,omitempty"`
+	// Resent counts the times it was offered again, under its id, because
+	// the connection was rebuilt while it was in flight.
+	Resent int `json:"resent,omitempty"`
 }
 
 // RecordInfo describes a stored consultation record.

@@ -42,6 +42,10 @@ const (
 	// JSON and PDF are far smaller, and a record is consented to as a whole,
 	// not per file.
 	maxRecordFile = 64 << 20
+	// maxReoffers bounds how often a file in flight is offered again after
+	// the connection was rebuilt (docs/consult.md, "Resuming"), so that a
+	// flapping network cannot make it go round for ever.
+	maxReoffers = 3
 
 	copyBuf       = 256 << 10
 	progressEvery = 100 * time.Millisecond
@@ -161,15 +165,26 @@ type fileState struct {
 	// verdict: the receiver's file-ok arrived for a sent file.
 	verdict bool
 	// sub is the folder a received file goes to, want its announced
-	// digest, stored its path in the data folder once done.
-	sub    string
-	want   string
-	stored string
+	// digest, rawName its announced name, stored its path in the data
+	// folder once done.
+	sub     string
+	rawName string
+	want    string
+	stored  string
 	// attached: a received file's channel arrived.
 	attached bool
 	// rebuilt: failed because the connection was rebuilt while it was in
-	// flight (resume.go); a good verdict that was on its way still counts.
+	// flight (resume.go); a good verdict that was on its way still counts,
+	// and otherwise the sender offers it again under the same id.
 	rebuilt bool
+	// broke is the link in use when it failed because its channel or the
+	// connection broke, or (received) the channel closed early, which is
+	// also how a dying connection may look: Resume counts it as in flight
+	// when that link is the one lost. Nil otherwise.
+	broke *link
+	// try counts the attempts at moving the file: a goroutine of an
+	// earlier attempt changes nothing once a re-offer began another.
+	try int
 	// noted is when progress was last announced to subscribers.
 	noted time.Time
 }
@@ -612,14 +627,16 @@ func (c *Consultation) onChannel(ch *session.Channel) {
 	switch {
 	case f != nil && !f.out && !f.attached && f.State == FileSending:
 		f.attached = true
-		c.wg.Go(func() { c.receive(f, ch) })
-	case f != nil || c.refused[id]:
+		try := f.try
+		c.wg.Go(func() { c.receive(f, try, ch) })
+	case f != nil && !(f.rebuilt && f.State == FileFailed) || c.refused[id]:
 		c.closeLaterLocked(ch) // refused, or a second channel for a file
 	case len(c.orphans) >= maxOrphans:
 		c.refuseChannelLocked(ch, id, "too many file channels without an announcement")
 	default:
 		// The "file" may still be on its way: the two travel on different
-		// streams and are handled by different goroutines.
+		// streams and are handled by different goroutines. (For a file
+		// failed when the connection was rebuilt, it is the re-offer's.)
 		c.orphans[id] = ch
 		c.wg.Go(func() { c.orphanWait(id, ch) })
 	}

@@ -193,39 +193,44 @@ func (c *Consultation) startSendLocked(f *fileState) {
 	sent := c.enqueueLocked(message{
 		T: tFile, ID: f.ID, Name: f.Name, Size: ptr(f.Size), SHA256: f.SHA256, Kind: f.Kind,
 	})
-	c.wg.Go(func() { c.send(f, sent) })
+	try := f.try
+	c.wg.Go(func() { c.send(f, try, sent) })
 }
 
 // send moves an announced file's bytes on "file/<id>" once its "file" line
-// is written. The receiver's verdict (onFileOK) makes it done.
-func (c *Consultation) send(f *fileState, sent <-chan error) {
+// is written, for attempt try. The receiver's verdict (onFileOK) makes it
+// done.
+func (c *Consultation) send(f *fileState, try int, sent <-chan error) {
 	select {
 	case err := <-sent:
 		if err != nil {
-			c.fileFailed(f, "connection lost")
+			c.fileBroke(f, try, "connection lost")
 			return
 		}
 	case <-c.ctx.Done():
 		return
 	}
 	c.mu.Lock()
-	final := f.final() // failed meanwhile: the connection was rebuilt
+	// Failed meanwhile (the connection was rebuilt), or offered again.
+	stale := f.final() || f.try != try
+	// The link of this attempt: if the connection is rebuilt from here on,
+	// its channel fails with the old link, never opens on the new one.
+	l := c.ln
 	c.mu.Unlock()
-	if final {
+	if stale {
 		return
 	}
 	src, err := c.st.root.Open(f.spool)
 	if err != nil {
 		c.log.Warn("cannot open a spooled file", "id", f.ID, "err", err)
-		c.fileFailed(f, "the spooled copy is gone")
+		c.fileFailed(f, try, "the spooled copy is gone")
 		return
 	}
 	defer src.Close()
-	l := c.current()
 	ch, err := l.s.Open(l.ctx, fileLabelPrefix+f.ID)
 	if err != nil {
 		if l.ctx.Err() == nil {
-			c.fileFailed(f, "could not open the file's channel")
+			c.fileBroke(f, try, "could not open the file's channel")
 		}
 		return
 	}
@@ -240,24 +245,30 @@ func (c *Consultation) send(f *fileState, sent <-chan error) {
 		if k > 0 {
 			if _, err := ch.Write(buf[:k]); err != nil {
 				c.closeChan(ch)
-				c.fileFailed(f, "connection lost while sending")
+				c.fileBroke(f, try, "connection lost while sending")
 				return
 			}
 			n += int64(k)
-			c.progress(f, n)
+			c.progress(f, try, n)
 		}
 		if rerr != nil && n < f.Size {
 			c.log.Warn("cannot read a spooled file", "id", f.ID, "err", rerr)
 			c.closeChan(ch)
-			c.fileFailed(f, "the spooled copy could not be read")
+			c.fileFailed(f, try, "the spooled copy could not be read")
 			return
 		}
 	}
 	// Keep the channel open until the receiver's verdict (see copyIn), or
 	// the end of the consultation, or verdictWait.
-	c.waitFor(verdictWait, func() bool { return f.verdict || f.final() || c.closing || c.ctx.Err() != nil })
+	c.waitFor(verdictWait, func() bool {
+		return f.verdict || f.final() || f.try != try || c.closing || c.ctx.Err() != nil
+	})
 	c.closeChan(ch)
 }
+
+// whyShort is the error of a received file whose channel closed early:
+// the sender's doing, or the connection's end (resume.go).
+const whyShort = "fewer bytes than announced"
 
 // verdictWait bounds how long a sender keeps a file's channel open waiting
 // for the receiver's verdict.
@@ -265,17 +276,17 @@ const verdictWait = 2 * time.Minute
 
 // receive takes an accepted file's bytes from its channel: exactly the
 // announced size, then EOF, with the announced SHA-256. A good file is
-// stored; either way the sender hears the verdict.
-func (c *Consultation) receive(f *fileState, ch *session.Channel) {
+// stored; either way the sender hears the verdict. try is the attempt.
+func (c *Consultation) receive(f *fileState, try int, ch *session.Channel) {
 	defer c.closeChan(ch)
 	tmp, rel, err := c.st.createTemp(f.sub)
 	if err != nil {
 		c.log.Warn("cannot store a received file", "id", f.ID, "err", err)
-		c.received(f, "", "", "could not store the file", true)
+		c.received(f, try, "", "", "could not store the file", true)
 		return
 	}
 	h := sha256.New()
-	why, tell := c.copyIn(f, ch, tmp, h)
+	why, tell := c.copyIn(f, try, ch, tmp, h)
 	sum := hex.EncodeToString(h.Sum(nil))
 	if why == "" && sum != f.want {
 		why = "SHA-256 mismatch: the file was damaged or altered"
@@ -297,13 +308,13 @@ func (c *Consultation) receive(f *fileState, ch *session.Channel) {
 	if why != "" {
 		c.st.remove(rel)
 	}
-	c.received(f, stored, sum, why, tell)
+	c.received(f, try, stored, sum, why, tell)
 }
 
 // copyIn copies f.Size bytes from ch to w and h and checks that the sender
 // then closed the channel. It returns why the file is bad ("" if it is not)
 // and whether the sender should hear about it (not when the channel broke).
-func (c *Consultation) copyIn(f *fileState, ch *session.Channel, w io.Writer, h io.Writer) (why string, tell bool) {
+func (c *Consultation) copyIn(f *fileState, try int, ch *session.Channel, w io.Writer, h io.Writer) (why string, tell bool) {
 	buf := make([]byte, copyBuf)
 	var n int64
 	for n < f.Size {
@@ -315,10 +326,10 @@ func (c *Consultation) copyIn(f *fileState, ch *session.Channel, w io.Writer, h 
 			}
 			h.Write(buf[:k])
 			n += int64(k)
-			c.progress(f, n)
+			c.progress(f, try, n)
 		}
 		if errors.Is(err, io.EOF) {
-			return "fewer bytes than announced", true
+			return whyShort, true
 		}
 		if err != nil {
 			return "connection lost", false
@@ -333,11 +344,12 @@ func (c *Consultation) copyIn(f *fileState, ch *session.Channel, w io.Writer, h 
 }
 
 // received records a received file's outcome and queues the verdict.
-func (c *Consultation) received(f *fileState, stored, sum, why string, tell bool) {
+func (c *Consultation) received(f *fileState, try int, stored, sum, why string, tell bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if f.final() {
-		// Failed when the connection was rebuilt: neither side keeps it.
+	if f.final() || f.try != try {
+		// Failed when the connection was rebuilt (and maybe offered again
+		// since): neither side keeps this attempt.
 		if stored != "" {
 			c.st.remove(stored)
 		}
@@ -351,6 +363,9 @@ func (c *Consultation) received(f *fileState, stored, sum, why string, tell bool
 		c.log.Debug("file received", "id", f.ID, "size", f.Size)
 	} else {
 		f.setFinal(FileFailed, why)
+		if why == whyShort || !tell {
+			f.broke = c.ln
+		}
 		c.log.Info("received file discarded", "id", f.ID, "reason", why)
 	}
 	if tell {
@@ -359,18 +374,38 @@ func (c *Consultation) received(f *fileState, stored, sum, why string, tell bool
 	c.changedLocked()
 }
 
-func (c *Consultation) fileFailed(f *fileState, why string) {
+// fileFailed fails attempt try of f, unless a later attempt began.
+func (c *Consultation) fileFailed(f *fileState, try int, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.try != try {
+		return
+	}
 	f.setFinal(FileFailed, why)
 	c.changedLocked()
 }
 
-// progress records n bytes moved, telling subscribers at most every
-// progressEvery.
-func (c *Consultation) progress(f *fileState, n int64) {
+// fileBroke fails attempt try of f because its channel or the connection
+// broke.
+func (c *Consultation) fileBroke(f *fileState, try int, why string) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if f.try != try || f.final() {
+		return
+	}
+	f.setFinal(FileFailed, why)
+	f.broke = c.ln
+	c.changedLocked()
+}
+
+// progress records n bytes moved by attempt try, telling subscribers at
+// most every progressEvery.
+func (c *Consultation) progress(f *fileState, try int, n int64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if f.try != try || f.final() {
+		return
+	}
 	f.Done = n
 	if now := time.Now(); n == f.Size || now.Sub(f.noted) >= progressEvery {
 		f.noted = now

@@ -181,8 +181,8 @@ func (c *Consultation) onFile(m message) error {
 	if err := c.fromPeer(m.ID); err != nil {
 		return err
 	}
-	if c.fileByID[m.ID] != nil {
-		return perr("second file with one id")
+	if f := c.fileByID[m.ID]; f != nil {
+		return c.onReoffer(f, m)
 	}
 	if len(c.files)+c.refusals >= maxFiles {
 		return perr("more than %d files", maxFiles)
@@ -208,6 +208,7 @@ func (c *Consultation) onFile(m message) error {
 	}
 	name, _ := flatName(m.Name) // validated by parseLine
 	f := &fileState{
+		rawName: m.Name,
 		File: File{
 			ID: m.ID, From: c.role.peer(), Kind: m.Kind, Name: name, Size: *m.Size,
 			State: FileSending, At: c.now(),
@@ -220,15 +221,55 @@ func (c *Consultation) onFile(m message) error {
 	if c.got-1 < c.peerSent {
 		// Announced before the connection was rebuilt, sent again by
 		// resume: its bytes were lost with the old connection, and the
-		// sender fails it too.
+		// sender fails it too, and offers it again: a channel that came
+		// for it already is the re-offer's (no sender opens a channel of
+		// an earlier attempt on a new connection) and waits for its line.
 		f.setFinal(FileFailed, whyRebuilt)
+		f.rebuilt = true
 		return nil
 	}
+	c.attachOrphanLocked(f)
+	return nil
+}
+
+// attachOrphanLocked starts receiving f if its channel came before its
+// "file". mu must be held.
+func (c *Consultation) attachOrphanLocked(f *fileState) {
 	if ch := c.orphans[f.ID]; ch != nil {
 		delete(c.orphans, f.ID)
 		f.attached = true
-		c.wg.Go(func() { c.receive(f, ch) })
+		try := f.try
+		c.wg.Go(func() { c.receive(f, try, ch) })
 	}
+}
+
+// onReoffer takes a "file" for an id announced before: allowed only as the
+// sender's re-offer of a file that failed because the connection was
+// rebuilt (docs/consult.md, "Resuming"), with the same name, size, SHA-256
+// and kind, on the new connection (not a line sent again by resume), and
+// for a host document only while the client's consent stands. The file
+// starts over under its id: one file, never a second copy.
+func (c *Consultation) onReoffer(f *fileState, m message) error {
+	switch {
+	case f.out || !f.rebuilt || f.State != FileFailed || f.Kind != KindDoc || c.got-1 < c.peerSent:
+		return perr("second file with one id")
+	case f.Resent >= maxReoffers:
+		return perr("file %s offered again more than %d times", f.ID, maxReoffers)
+	case f.Kind != m.Kind || f.want != m.SHA256 || f.Size != *m.Size || f.rawName != m.Name:
+		return perr("file %s offered again as another file", f.ID)
+	}
+	if c.role == Client {
+		if why := c.docConsent(m); why != "" {
+			c.refuseLocked(m.ID, why)
+			return nil
+		}
+	}
+	f.try++
+	f.Resent++
+	f.rebuilt, f.attached, f.broke = false, false, nil
+	f.State, f.Error, f.Done, f.SHA256 = FileSending, "", 0, ""
+	c.log.Debug("file offered again", "id", f.ID, "resent", f.Resent)
+	c.attachOrphanLocked(f)
 	return nil
 }
 
@@ -287,13 +328,18 @@ func (c *Consultation) onFileOK(m message) error {
 	if f == nil || !f.out || !f.announced || f.verdict {
 		return perr("file-ok for no file in flight")
 	}
-	f.verdict = true
-	if f.rebuilt && *m.OK && m.SHA256 == f.SHA256 {
-		// Failed when the connection was rebuilt, but the receiver had
-		// it all: its verdict was on its way.
-		f.State, f.Error, f.Done = FileDone, "", f.Size
+	if f.rebuilt {
+		if *m.OK && m.SHA256 == f.SHA256 {
+			// Failed when the connection was rebuilt, but the receiver had
+			// it all: its verdict was on its way.
+			f.verdict = true
+			f.State, f.Error, f.Done = FileDone, "", f.Size
+		}
+		// Otherwise the receiver saw the old connection cut it off: no
+		// verdict on the file, which reoffer sends again.
 		return nil
 	}
+	f.verdict = true
 	switch {
 	case !*m.OK:
 		f.setFinal(FileFailed, "the receiver refused the file or it arrived damaged")

@@ -19,12 +19,19 @@ import (
 // then send "resume" first on the new consult channel: how many lines they
 // received (got) and how many they had queued (sent). Each resends the
 // lines the other did not get, from what it keeps, so every line arrives
-// exactly once; files in flight when the link was lost fail on both sides
-// (whyRebuilt) and may be sent again.
+// exactly once. Files in flight when the link was lost fail on both sides
+// (whyRebuilt); once the sender has every line the receiver had queued at
+// its resume, a verdict on its way among them, it offers each such file
+// without a verdict again under the same id (reofferLocked), at most
+// maxReoffers times.
 
 // whyRebuilt is the error of a file that was in flight when the connection
-// had to be rebuilt.
-const whyRebuilt = "the connection was rebuilt while the file was in flight; send it again"
+// had to be rebuilt; the sender offers it again unless it did so
+// maxReoffers times already (whyGaveUp).
+const (
+	whyRebuilt = "the connection was rebuilt while the file was in flight"
+	whyGaveUp  = "the connection was rebuilt while the file was in flight, too often; send it again"
+)
 
 // link is one session the consultation runs over.
 type link struct {
@@ -35,9 +42,13 @@ type link struct {
 	wg      sync.WaitGroup // the link's four goroutines
 	again   bool           // not the first: "resume" comes first each way
 	got     int            // lines received when it began (resumed links)
+	sent    int            // lines queued when it began: our "resume"'s sent
 	resumed chan struct{}  // closed when the peer's "resume" arrived
 	peerGot int            // its "got"; set before resumed is closed
 	lost    bool           // linkLost ran; mu must be held
+	// reoffered: the files in flight at the loss were offered again; mu
+	// must be held.
+	reoffered bool
 }
 
 func newLink(parent context.Context, s *session.Session, ch *session.Channel, again bool) *link {
@@ -149,13 +160,23 @@ func (c *Consultation) Resume(ctx context.Context, s *session.Session) error {
 	}
 	l := newLink(c.ctx, s, ch, true)
 	l.got = c.got
+	// Every line queued so far may have gone out on an old link, none
+	// queued from now on did: a re-offer's "file" comes after this count.
+	c.outMu.Lock()
+	l.sent = len(c.out)
+	c.outMu.Unlock()
 	c.ln = l
 	c.suspended = false
 	c.suspendCh = make(chan struct{})
 	for _, f := range c.files {
-		if f.State == FileSending {
+		switch {
+		case f.State == FileSending:
 			f.setFinal(FileFailed, whyRebuilt)
 			f.rebuilt = true
+		case f.broke == old && f.State == FileFailed && !f.rebuilt && !f.verdict && f.Kind == KindDoc:
+			// It failed as its channel broke, most likely with the old
+			// connection: in flight all the same.
+			f.Error, f.rebuilt = whyRebuilt, true
 		}
 	}
 	for id, och := range c.orphans {
@@ -210,10 +231,7 @@ func (c *Consultation) acceptLoop(l *link) {
 // peer's, then goes on from the first line the peer did not get.
 func (c *Consultation) writeLoop(l *link) {
 	if l.again {
-		c.outMu.Lock()
-		sent := len(c.out)
-		c.outMu.Unlock()
-		line, err := marshalLine(message{T: tResume, Got: ptr(int64(l.got)), Sent: ptr(int64(sent))})
+		line, err := marshalLine(message{T: tResume, Got: ptr(int64(l.got)), Sent: ptr(int64(l.sent))})
 		if err == nil {
 			_, err = l.ch.Write(line)
 		}
@@ -328,6 +346,9 @@ func (c *Consultation) readLoop(l *link) {
 		default:
 			err = c.handle(m)
 		}
+		if err == nil && l.again {
+			c.reoffer(l)
+		}
 		if err != nil {
 			if l.ctx.Err() == nil {
 				c.protocolError(err)
@@ -359,6 +380,40 @@ func (c *Consultation) onResume(l *link, m message) error {
 	l.peerGot = int(got)
 	close(l.resumed)
 	return nil
+}
+
+// reoffer offers again, once per resumed link, our files that failed
+// because the connection was rebuilt while they were in flight, as soon as
+// we have every line the peer had queued at its "resume": a verdict the
+// receiver sent before it lost the old connection is among them, and a
+// file without one did not arrive and never will under that attempt.
+func (c *Consultation) reoffer(l *link) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if l.reoffered || c.ln != l || c.ended || !isClosed(l.resumed) || c.got < c.peerSent {
+		return
+	}
+	l.reoffered = true
+	n := 0
+	for _, f := range c.files {
+		if !f.out || !f.rebuilt || f.verdict || f.State != FileFailed || f.Kind != KindDoc {
+			continue
+		}
+		if f.Resent >= maxReoffers {
+			f.Error = whyGaveUp
+			continue
+		}
+		f.try++
+		f.Resent++
+		f.rebuilt, f.broke = false, nil
+		f.State, f.Error, f.Done = FileSending, "", 0
+		c.startSendLocked(f)
+		n++
+	}
+	if n > 0 {
+		c.log.Info("offering files in flight again over the new connection", "files", n)
+		c.changedLocked()
+	}
 }
 
 func (c *Consultation) readFailed(l *link, err error) {

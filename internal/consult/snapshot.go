@@ -155,6 +155,10 @@ type File struct {
 	Path string
 	// Error says why State is FileFailed.
 	Error string
+	// Resent counts the times the file was offered again, under the same
+	// id, because the connection was rebuilt while it was in flight
+	// (docs/consult.md, "Resuming"). It stays one file.
+	Resent int
 }
 
 // Event is a consent event, in the order they happened.

@@ -23,6 +23,9 @@ const PENDING_WAIT = 15_000;
 const SEND_HIGH = 4 << 20;
 const SEND_LOW = 1 << 20;
 const HASH_SLICE = 1 << 20;
+// How often a file in flight when the connection was rebuilt is offered
+// again (docs/consult.md, "Resuming"), as internal/consult's maxReoffers.
+export const MAX_REOFFERS = 3;
 
 /** ProtocolError is a message that breaks docs/consult.md. */
 export class ProtocolError extends Error {
@@ -280,6 +283,10 @@ export class Consultation {
     this.got = 0;
     this.peerSent = 0; // the host's lines queued at its last "resume"
     this.resuming = false; // a new consult channel waits for the host's "resume"
+    this.reoffered = true; // our files in flight at the last rebuild went out again
+    this.linkNo = 0; // counts the consult channels: which one a file broke with
+    // The Files we send, by id, kept to offer one again after a rebuild.
+    this.sources = new Map();
     o.session.wanted = () => this.state.phase === 'connected' || this.state.phase === 'connecting';
     o.session.onchannel = (dc) => this.#channel(dc);
     o.session.ondone((err) => this.#sessionDone(err));
@@ -337,12 +344,17 @@ export class Consultation {
     this.dcLink = this.o.session.link;
     this.resuming = true;
     this.decoder = new LineDecoder();
+    this.reoffered = false;
     for (const f of this.state.files) {
-      const inFlight = f.from === 'host' ? f.state === 'receiving' : f.state === 'sending' || f.state === 'sent';
-      if (!inFlight) continue;
+      // In flight: moving, or waiting for its verdict, or failed as its
+      // channel broke, which a dying connection does first.
+      const moving = f.from === 'host' ? f.state === 'receiving' : f.state === 'sending' || f.state === 'sent';
+      if (!moving && !(f.state === 'failed' && f.brokeOn === this.linkNo && f.kind === 'doc')) continue;
       f.state = 'failed';
       f.rebuilt = true;
+      f.brokeOn = undefined;
     }
+    this.linkNo++;
     for (const [id, p] of [...this.pending]) {
       this.#dropPending(id);
       this.hold.close(p.dc);
@@ -365,6 +377,29 @@ export class Consultation {
     for (let i = 0; i < m.got; i++) this.out[i] = null; // the host has them
     this.resuming = false;
     this.#pump();
+    this.#reoffer();
+  }
+
+  /**
+   * #reoffer offers again, under the same id, our files that were in flight
+   * when the connection was rebuilt, once we have every line the host had
+   * queued at its "resume": a verdict the host sent before it lost the old
+   * connection is among them, and a file without one did not arrive.
+   */
+  #reoffer() {
+    if (this.reoffered || this.resuming || this.got < this.peerSent || this.state.phase !== 'connected') return;
+    this.reoffered = true;
+    for (const f of this.state.files) {
+      if (f.from !== 'client' || !f.rebuilt || f.state !== 'failed' || !f.announced) continue;
+      const file = this.sources.get(f.id);
+      if (!file || (f.resent ?? 0) >= MAX_REOFFERS) {
+        f.gaveUp = true; // the person may send it again
+        continue;
+      }
+      f.resent = (f.resent ?? 0) + 1;
+      f.rebuilt = false;
+      this.#transmit(f, file);
+    }
   }
 
   #hello() {
@@ -391,9 +426,7 @@ export class Consultation {
         this.got++;
         const m = validateHostMessage(raw);
         this.#message(m);
-        // A file announced before the connection was rebuilt and sent
-        // again: its bytes went with the old connection.
-        if (m.t === 'file' && this.got - 1 < this.peerSent) this.#lostInRebuild(m.id);
+        this.#reoffer();
       }
     } catch (e) {
       if (!(e instanceof ProtocolError)) throw e;
@@ -433,12 +466,15 @@ export class Consultation {
       case 'file-ok': {
         const f = s.files.find((x) => x.id === m.id && x.from === 'client');
         if (f?.rebuilt && f.state === 'failed') {
-          // Failed when the connection was rebuilt, but the host had it all.
-          if (m.ok && m.sha256 === f.sha256) f.state = 'done';
+          // Failed when the connection was rebuilt, but the host had it
+          // all; a "no" is the host seeing the old connection cut it off,
+          // and the file goes out again (#reoffer).
+          if (m.ok && m.sha256 === f.sha256) this.#verdict(f, 'done');
           return;
         }
+        if (f) f.brokeOn = undefined; // the host decided: not in flight
         if (!f || (f.state !== 'sent' && f.state !== 'sending')) return;
-        f.state = m.ok && m.sha256 === f.sha256 ? 'done' : 'failed';
+        this.#verdict(f, m.ok && m.sha256 === f.sha256 ? 'done' : 'failed');
         return;
       }
       case 'end':
@@ -450,15 +486,10 @@ export class Consultation {
     }
   }
 
-  #lostInRebuild(id) {
-    const f = this.state.files.find((x) => x.id === id && x.from === 'host');
-    if (!f || f.state !== 'receiving') return;
-    f.state = 'failed';
-    f.rebuilt = true;
-    f.waitingChannel = false;
-    const dc = this.pending.get(id)?.dc;
-    this.#dropPending(id);
-    if (dc) this.hold.close(dc);
+  #verdict(f, state) {
+    f.state = state;
+    f.rebuilt = false;
+    this.sources.delete(f.id);
   }
 
   /** #announce takes a "file" from the host, only if it was consented to. */
@@ -469,7 +500,9 @@ export class Consultation {
       this.#dropPending(m.id);
       if (dc) this.hold.close(dc);
     };
-    if (!m.id.startsWith('h') || s.files.some((f) => f.id === m.id)) return refuse();
+    const known = s.files.find((f) => f.id === m.id);
+    if (known) return this.#reoffered(known, m, refuse);
+    if (!m.id.startsWith('h')) return refuse();
     if (m.kind === 'doc') {
       const a = s.asks.find((x) => x.id === m.id && x.what === 'file');
       if (!a || a.state !== 'accepted' || a.name !== m.name || a.size !== m.size || a.sha256 !== m.sha256) return refuse();
@@ -489,6 +522,56 @@ export class Consultation {
     }
     const f = { id: m.id, from: 'host', name: m.name, size: m.size, sha256: m.sha256, kind: m.kind, state: 'receiving', done: 0, got: '', url: '' };
     s.files.push(f);
+    if (this.got - 1 < this.peerSent) {
+      // Announced before the connection was rebuilt and sent again by
+      // "resume": its bytes went with the old connection, and the host
+      // offers it again. A channel already here is the re-offer's.
+      f.state = 'failed';
+      f.rebuilt = true;
+      return;
+    }
+    const p = this.pending.get(m.id);
+    if (p) {
+      this.#dropPending(m.id);
+      this.#attach(f, p.dc, p.chunks, p.closed);
+    } else {
+      f.waitingChannel = true;
+    }
+  }
+
+  /**
+   * #reoffered takes a "file" for a host file we know: only the host's
+   * re-offer, on the new connection, of a document that failed because the
+   * connection was rebuilt, the same file as the ask we accepted. It needs
+   * no new consent: it is the file consented to. It starts over under its
+   * id, so the page keeps one entry.
+   */
+  #reoffered(f, m, refuse) {
+    const a = this.state.asks.find((x) => x.id === m.id && x.what === 'file');
+    const again =
+      f.from === 'host' &&
+      f.kind === 'doc' &&
+      m.kind === 'doc' &&
+      f.state === 'failed' &&
+      f.rebuilt &&
+      this.got - 1 >= this.peerSent &&
+      (f.resent ?? 0) < MAX_REOFFERS &&
+      a?.state === 'accepted' &&
+      a.name === m.name &&
+      a.size === m.size &&
+      a.sha256 === m.sha256;
+    if (!again) {
+      refuse();
+      // A re-offer we cannot take: the host hears no, as for its attempt.
+      if (f.from === 'host' && f.state === 'failed' && f.rebuilt) this.#send({ t: 'file-ok', id: m.id, ok: false });
+      return;
+    }
+    f.resent = (f.resent ?? 0) + 1;
+    f.rebuilt = false;
+    f.state = 'receiving';
+    f.done = 0;
+    f.got = '';
+    f.try = (f.try ?? 0) + 1;
     const p = this.pending.get(m.id);
     if (p) {
       this.#dropPending(m.id);
@@ -506,10 +589,10 @@ export class Consultation {
 
   #fileChannel(id, dc) {
     const f = this.state.files.find((x) => x.id === id && x.from === 'host');
-    if (f) {
-      if (!f.waitingChannel) return this.hold.close(dc);
-      return this.#attach(f, dc, [], false);
-    }
+    if (f && f.waitingChannel) return this.#attach(f, dc, [], false);
+    // A file failed with a rebuilt connection: the channel may be the
+    // host's re-offer, ahead of its "file" line.
+    if (f && !(f.state === 'failed' && f.rebuilt)) return this.hold.close(dc);
     // The channel may overtake its "file" line; wait a little for it, but
     // only where the client consented to something it could belong to.
     const s = this.state;
@@ -538,11 +621,15 @@ export class Consultation {
   #attach(f, dc, early, closedEarly) {
     f.waitingChannel = false;
     const h = sha256.create();
+    const attempt = f.try ?? 0;
     let chunks = [];
     let finished = false;
-    const finish = (ok) => {
+    const finish = (ok, closed = false) => {
       if (finished) return;
       finished = true;
+      // Failed when the connection was rebuilt, or offered again since:
+      // this attempt says nothing more.
+      if (f.rebuilt || (f.try ?? 0) !== attempt) return;
       f.got = toHex(h.digest());
       ok = ok && f.got === f.sha256;
       if (ok) {
@@ -551,6 +638,8 @@ export class Consultation {
         f.url = (this.o.makeURL ?? ((b) => URL.createObjectURL(b)))(blob);
       } else {
         f.state = 'failed';
+        // Cut off early: by the host, or by a connection that is dying.
+        if (closed && f.done < f.size) f.brokeOn = this.linkNo;
       }
       chunks = [];
       this.#send({ t: 'file-ok', id: f.id, ok, sha256: f.got });
@@ -558,7 +647,7 @@ export class Consultation {
       this.#maybeClose();
     };
     const take = (b) => {
-      if (finished) return; // bytes after the announced size: the verdict is out
+      if (finished || f.rebuilt || (f.try ?? 0) !== attempt) return; // bytes after the announced size: the verdict is out
       if (f.done + b.length > f.size) {
         h.update(b);
         f.done += b.length;
@@ -575,10 +664,10 @@ export class Consultation {
       take(typeof ev.data === 'string' ? utf8(ev.data) : new Uint8Array(ev.data));
       this.#changed();
     };
-    dc.onclose = () => finish(f.done === f.size);
+    dc.onclose = () => finish(f.done === f.size, true);
     for (const b of early) take(b);
     if (f.size === 0) finish(true);
-    if (closedEarly) finish(f.done === f.size);
+    if (closedEarly) finish(f.done === f.size, true);
   }
 
   /** answer answers consent request id. */
@@ -618,7 +707,9 @@ export class Consultation {
 
   /**
    * sendFile sends a File (or Blob with a name) to the host: hash first, then
-   * announce, then stream it on its own channel with backpressure.
+   * announce, then stream it on its own channel with backpressure. The File
+   * is kept until the host's verdict, to offer it again if the connection
+   * is rebuilt meanwhile.
    */
   async sendFile(file) {
     if (this.state.phase !== 'connected') return;
@@ -634,11 +725,39 @@ export class Consultation {
         this.#changed();
       }
       f.sha256 = toHex(h.digest());
-      f.done = 0;
-      f.state = 'sending';
+    } catch {
+      f.state = 'failed';
+      this.#changed();
+      return;
+    }
+    this.sources.set(f.id, file);
+    await this.#transmit(f, file);
+  }
+
+  /**
+   * #transmit announces f and moves its bytes from file on "file/<id>": one
+   * attempt, which a later one (#reoffer) supersedes. A failure after the
+   * announcement other than reading the file is the channel breaking
+   * (f.brokeOn, the consult channel's number then), which a rebuild of
+   * that connection counts as in flight.
+   */
+  async #transmit(f, file) {
+    const attempt = (f.try = (f.try ?? 0) + 1);
+    const current = () => f.try === attempt;
+    f.done = 0;
+    f.state = 'sending';
+    f.brokeOn = undefined;
+    let reading = false;
+    try {
       if (!this.#send({ t: 'file', id: f.id, name: f.name, size: f.size, sha256: f.sha256, kind: 'doc' })) throw new Error('not connected');
+      f.announced = true;
+      const announcedOn = this.dc;
       // Opening a channel sends too; the pump waits while sends are held.
       await this.hold.ready();
+      if (!current()) return;
+      // Never a channel of this attempt on a connection rebuilt since its
+      // announcement: the attempt failed with the old one (#resume).
+      if (this.dc !== announcedOn || this.dcLink !== this.o.session.link || f.state !== 'sending') throw new Error('connection rebuilt');
       const dc = this.o.session.createChannel(`file/${f.id}`);
       await new Promise((resolve, reject) => {
         dc.onopen = resolve;
@@ -647,8 +766,11 @@ export class Consultation {
       const chunk = this.o.session.maxMessageSize;
       let sent = 0;
       for (let o = 0; o < file.size; o += HASH_SLICE) {
+        reading = true;
         const slice = new Uint8Array(await file.slice(o, o + HASH_SLICE).arrayBuffer());
+        reading = false;
         for (let i = 0; i < slice.length; i += chunk) {
+          if (!current() || f.state !== 'sending') return this.hold.close(dc);
           if (dc.bufferedAmount > SEND_HIGH) await waitLow(dc, SEND_LOW);
           await this.hold.ready();
           if (dc.readyState !== 'open') throw new Error('channel closed');
@@ -659,12 +781,15 @@ export class Consultation {
         }
       }
       await waitLow(dc, 0);
+      if (!current()) return;
       f.done = f.size;
       if (f.state === 'sending') f.state = 'sent';
       this.hold.close(dc);
       this.#changed();
     } catch {
-      if (f.state !== 'done') f.state = 'failed';
+      if (!current() || f.state !== 'sending') return; // done, or failed with the connection
+      f.state = 'failed';
+      if (f.announced && !reading) f.brokeOn = this.linkNo;
       this.#changed();
     }
   }

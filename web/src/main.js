@@ -9,7 +9,7 @@
 import WORDS from 'direkt:words';
 import { Codes, CodeError } from './code.js';
 import { fromBase64 } from './bytes.js';
-import { Consultation, MAX_SHARE, WARN_SHARE } from './consult.js';
+import { Consultation, MAX_REOFFERS, MAX_SHARE, WARN_SHARE } from './consult.js';
 import { fingerprint } from './identity.js';
 import { browserName } from './agent.js';
 import { codeFromInput, codeFromLocation } from './link.js';
@@ -285,9 +285,13 @@ function renderFiles(s) {
         li.append(el('span', {}, title));
       }
       const progress = f.state === 'receiving' || f.state === 'sending' ? ` · ${formatSize(f.done, lang)} / ${formatSize(f.size, lang)}` : '';
-      const bad = f.state === 'failed' || f.state === 'refused';
+      // A file the rebuilt connection cut off goes out again by itself
+      // (docs/consult.md, "Resuming"): shown as interrupted, not failed.
+      const state = f.state === 'failed' && f.rebuilt && !f.gaveUp && (f.resent ?? 0) < MAX_REOFFERS ? 'interrupted' : f.state;
+      const bad = state === 'failed' || state === 'refused';
+      const again = f.resent ? ` · ${t.resent(f.resent)}` : '';
       li.append(
-        el('span', { class: `meta ${bad ? 'failed' : ''}` }, `${f.from === 'host' ? t.fromHost : t.fromYou} · ${formatSize(f.size, lang)} · ${t.fileState[f.state] ?? f.state}${progress}`),
+        el('span', { class: `meta ${bad ? 'failed' : ''}` }, `${f.from === 'host' ? t.fromHost : t.fromYou} · ${formatSize(f.size, lang)} · ${t.fileState[state] ?? state}${progress}${again}`),
       );
       if (f.state === 'refused' && f.max) li.append(el('span', { class: 'meta failed', testid: `why-${f.id}` }, t.recordTooLarge(formatLimit(f.max, lang))));
       const hash = f.from === 'host' ? f.got : f.sha256;

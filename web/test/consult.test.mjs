@@ -641,7 +641,7 @@ test('consultation: a resumed channel must begin with resume, and resume only th
   }
 });
 
-test('consultation: files in flight fail when the connection is rebuilt; a verdict on its way still counts', async () => {
+test('consultation: files in flight fail when the connection is rebuilt until offered again; a verdict on its way still counts', async () => {
   const { session, c, ctl } = rebuildable();
   const data = utf8('some bytes of a document');
   const sum = toHex(sha256(data));
@@ -679,7 +679,20 @@ test('consultation: files in flight fail when the connection is rebuilt; a verdi
   fresh.line({ t: 'ask', id: 'h9', what: 'file', name: 'c.pdf', size: data.length, sha256: sum });
   c.answer('h9', true);
   fresh.line({ t: 'file', id: 'h9', name: 'c.pdf', size: data.length, sha256: sum, kind: 'doc' });
-  assert.equal(c.state.files.find((f) => f.id === 'h9').state, 'failed');
+  const h9 = c.state.files.find((f) => f.id === 'h9');
+  assert.equal(h9.state, 'failed');
+  // The host offers it again; its channel comes first and waits.
+  const fc9 = new Chan('file/h9');
+  session.add(fc9);
+  assert.equal(fc9.readyState, 'open');
+  fresh.line({ t: 'file', id: 'h9', name: 'c.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  assert.equal(h9.state, 'receiving');
+  fc9.deliver(data);
+  assert.equal(h9.state, 'done');
+  assert.equal(c.state.files.filter((f) => f.id === 'h9').length, 1);
+  // Our file, done by the verdict that was on its way, is not sent again.
+  assert.equal(fresh.lines().filter((m) => m.t === 'file').length, 0);
+  assert.equal(session.opened.length, 1);
 });
 
 test('consultation: without a host that rebuilds, a closed consult channel ends it', () => {
@@ -712,4 +725,175 @@ test('consultation: the old consult channel closing late starts no second rebuil
   // The new channel's own close does start one.
   ctl2.close();
   assert.deepEqual(session.lostWhy, ['consult channel closed']);
+});
+
+// A file in flight when the connection is rebuilt is offered again by its
+// sender, under its id, once the sender has every line the receiver had
+// queued at its "resume" (docs/consult.md, "Resuming").
+test('consultation: our file in flight is offered again after the rebuild and arrives once', async () => {
+  const { session, c, ctl } = rebuildable();
+  const data = new Uint8Array(40 << 10).map((_, i) => i * 7);
+  const sum = toHex(sha256(data));
+  const p = c.sendFile(new File([data], 'up.bin'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  session.opened[0].onopen();
+  await p;
+  const f = c.state.files[0];
+  assert.equal(f.state, 'sent');
+  // The connection goes before the host's verdict.
+  ctl.close();
+  session.opened[0].close();
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  assert.equal(f.state, 'failed');
+  assert.ok(f.rebuilt);
+  const ours = ctl2.lines()[0];
+  // The host got our "file" line; it had one more line queued: its "no"
+  // for the attempt the old connection cut off. Nothing goes out again
+  // before that line is here.
+  ctl2.line({ t: 'resume', got: ours.sent, sent: c.got + 1 });
+  assert.equal(session.opened.length, 1);
+  assert.equal(ctl2.lines().length, 1);
+  ctl2.line({ t: 'file-ok', id: f.id, ok: false, sha256: '' });
+  // Now it goes out again: the same "file" line, a new channel, all bytes.
+  assert.deepEqual(ctl2.lines().slice(1), [{ t: 'file', id: f.id, name: 'up.bin', size: data.length, sha256: sum, kind: 'doc' }]);
+  assert.equal(f.state, 'sending');
+  assert.equal(f.resent, 1);
+  while (session.opened.length < 2) await new Promise((r) => setTimeout(r, 1));
+  const fc2 = session.opened[1];
+  assert.equal(fc2.label, `file/${f.id}`);
+  fc2.onopen();
+  while (f.state === 'sending') await new Promise((r) => setTimeout(r, 1));
+  assert.equal(f.state, 'sent');
+  const got = fc2.sent.join('');
+  assert.equal(got.length > 0, true);
+  ctl2.line({ t: 'file-ok', id: f.id, ok: true, sha256: sum });
+  assert.equal(f.state, 'done');
+  assert.equal(c.state.files.length, 1);
+  // The old channel's attempt sent nothing after the rebuild.
+  assert.equal(session.opened[0].readyState, 'closed');
+});
+
+test('consultation: our file is offered again at most three times', async () => {
+  const { session, c, ctl } = rebuildable();
+  const data = utf8('a small document');
+  const p = c.sendFile(new File([data], 'b.txt'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  session.opened[0].onopen();
+  await p;
+  const f = c.state.files[0];
+  let ch = ctl;
+  for (let i = 1; i <= 4; i++) {
+    ch.close();
+    const next = new Chan('consult');
+    session.add(next);
+    next.line({ t: 'resume', got: next.lines()[0].sent, sent: c.got });
+    ch = next;
+    if (i <= 3) {
+      assert.equal(f.state, 'sending', `rebuild ${i}`);
+      assert.equal(f.resent, i);
+      while (session.opened.length < i + 1) await new Promise((r) => setTimeout(r, 1));
+      session.opened[i].onopen();
+      while (f.state === 'sending') await new Promise((r) => setTimeout(r, 1));
+    }
+  }
+  assert.equal(f.state, 'failed');
+  assert.ok(f.gaveUp);
+  assert.equal(f.resent, 3);
+  assert.equal(session.opened.length, 4);
+});
+
+test('consultation: a host file in flight is taken again when the host offers it again, once', () => {
+  const { session, c, ctl } = rebuildable();
+  const data = utf8('the adviser sends this document');
+  const sum = toHex(sha256(data));
+  ctl.line({ t: 'ask', id: 'h2', what: 'file', name: 'a.pdf', size: data.length, sha256: sum });
+  c.answer('h2', true);
+  const announce = { t: 'file', id: 'h2', name: 'a.pdf', size: data.length, sha256: sum, kind: 'doc' };
+  ctl.line(announce);
+  const fc = new Chan('file/h2');
+  session.add(fc);
+  fc.deliver(data.subarray(0, 5));
+  // The connection goes: the channel closes first, the page sees a file
+  // cut off, and says no to that attempt.
+  fc.close();
+  ctl.close();
+  const f = c.state.files[0];
+  assert.equal(f.state, 'failed');
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  assert.ok(f.rebuilt);
+  ctl2.line({ t: 'resume', got: ctl2.lines()[0].sent, sent: c.got });
+  // The new channel overtakes the host's "file" line; it waits for it.
+  const fc2 = new Chan('file/h2');
+  session.add(fc2);
+  assert.equal(fc2.readyState, 'open');
+  fc2.deliver(data.subarray(0, 10));
+  ctl2.line(announce);
+  assert.equal(f.state, 'receiving');
+  assert.equal(f.resent, 1);
+  fc2.deliver(data.subarray(10));
+  assert.equal(f.state, 'done');
+  assert.equal(f.got, sum);
+  assert.equal(c.state.files.length, 1);
+  const verdicts = [...ctl.lines(), ...ctl2.lines()].filter((m) => m.t === 'file-ok');
+  assert.deepEqual(verdicts.at(-1), { t: 'file-ok', id: 'h2', ok: true, sha256: sum });
+  assert.equal(c.state.phase, 'connected');
+  // A third "file" for it now is refused: it is done.
+  const fc3 = new Chan('file/h2');
+  session.add(fc3);
+  assert.equal(fc3.readyState, 'closed');
+});
+
+test('consultation: a host re-offer must be the file consented to, on the new connection', () => {
+  const { session, c, ctl } = rebuildable();
+  const data = utf8('the adviser sends this document');
+  const sum = toHex(sha256(data));
+  ctl.line({ t: 'ask', id: 'h2', what: 'file', name: 'a.pdf', size: data.length, sha256: sum });
+  c.answer('h2', true);
+  ctl.line({ t: 'file', id: 'h2', name: 'a.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  // Without a rebuild, a second "file" for the id is refused.
+  ctl.line({ t: 'file', id: 'h2', name: 'a.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  const f = c.state.files[0];
+  assert.equal(f.state, 'receiving');
+  ctl.close();
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  ctl2.line({ t: 'resume', got: ctl2.lines()[0].sent, sent: c.got });
+  // Another file under the consented id: refused, nothing taken in.
+  ctl2.line({ t: 'file', id: 'h2', name: 'a.pdf', size: data.length, sha256: 'b'.repeat(64), kind: 'doc' });
+  assert.equal(f.state, 'failed');
+  const fc = new Chan('file/h2');
+  session.add(fc);
+  assert.equal(fc.readyState, 'open'); // may still be the re-offer's
+  ctl2.line({ t: 'file', id: 'h2', name: 'other.pdf', size: data.length, sha256: sum, kind: 'doc' });
+  assert.equal(f.state, 'failed');
+  assert.equal(c.state.files.length, 1);
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('consultation: a file sent while the new channel waits for the host resume goes out normally', async () => {
+  const { session, c, ctl } = rebuildable();
+  ctl.close();
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  const data = utf8('sent between the two resumes');
+  const sum = toHex(sha256(data));
+  const p = c.sendFile(new File([data], 'mid.txt'));
+  while (!session.opened.length) await new Promise((r) => setTimeout(r, 1));
+  const f = c.state.files[0];
+  assert.equal(f.state, 'sending');
+  // Its "file" line waits for the host's "resume", then goes out once.
+  assert.equal(ctl2.lines().length, 1);
+  ctl2.line({ t: 'resume', got: ctl2.lines()[0].sent, sent: c.got });
+  assert.deepEqual(
+    ctl2.lines().filter((m) => m.t === 'file').map((m) => m.id),
+    [f.id],
+  );
+  session.opened[0].onopen();
+  await p;
+  assert.equal(f.state, 'sent');
+  ctl2.line({ t: 'file-ok', id: f.id, ok: true, sha256: sum });
+  assert.equal(f.state, 'done');
+  assert.equal(f.resent, undefined);
 });

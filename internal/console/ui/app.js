@@ -308,11 +308,13 @@ function renderAsks(st) {
 }
 
 function fileState(f) {
+  // Offered again after a rebuilt connection: still one file.
+  const again = f.resent ? ' · ' + t('filestate.resent', f.resent) : '';
   if (f.state === 'sending') {
     const pct = f.size > 0 ? Math.floor((100 * f.done) / f.size) + '\u00a0%' : '';
-    return t('filestate.sending', pct);
+    return t('filestate.sending', pct) + again;
   }
-  return t('filestate.' + f.state) + (f.error ? ': ' + f.error : '');
+  return t('filestate.' + f.state) + (f.error ? ': ' + f.error : '') + again;
 }
 
 function renderFiles(st) {
