@@ -171,16 +171,8 @@ func TestResumeOverNewSession(t *testing.T) {
 // its "resume", and counts the peer's lines the same way.
 func TestResumeResendsWhatThePeerMissed(t *testing.T) {
 	leakCheck(t)
-	sa, sb := connectPair(t)
-	ctx := testCtx(t)
-	raw := make(chan *rawPeer, 1)
-	go func() { raw <- newRawClient(t, sb) }()
-	host, err := Start(ctx, sa, resumable(hostConfig(t)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.End("test over") })
-	p := <-raw
+	setup := hostWithRawClient(t, hostConfig(t))
+	host, p, sa, sb, ctx := setup.host, setup.p, setup.sa, setup.sb, setup.ctx
 	p.next(tHello) // line 0
 	for _, s := range []string{"a", "b", "c"} {
 		if err := host.Chat(s); err != nil {
@@ -231,16 +223,8 @@ func TestResumeResendsWhatThePeerMissed(t *testing.T) {
 func TestResumeRules(t *testing.T) {
 	leakCheck(t)
 	t.Run("no resume first", func(t *testing.T) {
-		sa, sb := connectPair(t)
-		ctx := testCtx(t)
-		raw := make(chan *rawPeer, 1)
-		go func() { raw <- newRawClient(t, sb) }()
-		host, err := Start(ctx, sa, resumable(hostConfig(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = host.End("test over") })
-		<-raw
+		setup := hostWithRawClient(t, hostConfig(t))
+		host, sa, ctx := setup.host, setup.sa, setup.ctx
 		_ = sa.Close()
 		isSuspended(t, host)
 		sa2, sb2 := connectPair(t)
@@ -261,16 +245,8 @@ func TestResumeRules(t *testing.T) {
 		}
 	})
 	t.Run("no resume at all", func(t *testing.T) {
-		sa, sb := connectPair(t)
-		ctx := testCtx(t)
-		raw := make(chan *rawPeer, 1)
-		go func() { raw <- newRawClient(t, sb) }()
-		host, err := Start(ctx, sa, resumable(hostConfig(t)))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { _ = host.End("test over") })
-		<-raw
+		setup := hostWithRawClient(t, hostConfig(t))
+		host, sa, ctx := setup.host, setup.sa, setup.ctx
 		_ = sa.Close()
 		isSuspended(t, host)
 		sa2, sb2 := connectPair(t)
@@ -364,17 +340,9 @@ func TestResumeReoffersAtMostThreeTimes(t *testing.T) {
 // host ends with one done file; anything else for the id is refused.
 func TestResumeReofferOfAFileAnnouncedBeforeTheLoss(t *testing.T) {
 	leakCheck(t)
-	sa, sb := connectPair(t)
-	ctx := testCtx(t)
-	raw := make(chan *rawPeer, 1)
-	go func() { raw <- newRawClient(t, sb) }()
 	hc := resumable(hostConfig(t))
-	host, err := Start(ctx, sa, hc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = host.End("test over") })
-	p := <-raw
+	setup := hostWithRawClient(t, hc)
+	host, p, sa, sb, ctx := setup.host, setup.p, setup.sa, setup.sb, setup.ctx
 	p.next(tHello)
 	_ = sa.Close()
 	_ = sb.Close()
@@ -436,4 +404,30 @@ func TestResumeReofferOfAFileAnnouncedBeforeTheLoss(t *testing.T) {
 	if err := host.Err(); !errors.Is(err, ErrProtocol) {
 		t.Errorf("err %v, want ErrProtocol", err)
 	}
+}
+
+// rawSetup is a resumable host over a fresh session pair with a scripted
+// client (rawPeer) on the other end.
+type rawSetup struct {
+	host   *Consultation
+	p      *rawPeer
+	sa, sb *session.Session // the host's and the client's
+	ctx    context.Context
+}
+
+// hostWithRawClient starts a rawSetup; the host's config is cfg made
+// resumable.
+func hostWithRawClient(t *testing.T, cfg Config) rawSetup {
+	t.Helper()
+	r := rawSetup{ctx: testCtx(t)}
+	r.sa, r.sb = connectPair(t)
+	raw := make(chan *rawPeer, 1)
+	go func() { raw <- newRawClient(t, r.sb) }()
+	host, err := Start(r.ctx, r.sa, resumable(cfg))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = host.End("test over") })
+	r.host, r.p = host, <-raw
+	return r
 }

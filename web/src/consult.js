@@ -530,13 +530,7 @@ export class Consultation {
       f.rebuilt = true;
       return;
     }
-    const p = this.pending.get(m.id);
-    if (p) {
-      this.#dropPending(m.id);
-      this.#attach(f, p.dc, p.chunks, p.closed);
-    } else {
-      f.waitingChannel = true;
-    }
+    this.#receive(f);
   }
 
   /**
@@ -572,9 +566,14 @@ export class Consultation {
     f.done = 0;
     f.got = '';
     f.try = (f.try ?? 0) + 1;
-    const p = this.pending.get(m.id);
+    this.#receive(f);
+  }
+
+  /** #receive takes f's bytes from its channel: the one that came before its line, or the next one. */
+  #receive(f) {
+    const p = this.pending.get(f.id);
     if (p) {
-      this.#dropPending(m.id);
+      this.#dropPending(f.id);
       this.#attach(f, p.dc, p.chunks, p.closed);
     } else {
       f.waitingChannel = true;
