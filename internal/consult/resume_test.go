@@ -186,14 +186,7 @@ func TestResumeResendsWhatThePeerMissed(t *testing.T) {
 	_ = sb.Close()
 	isSuspended(t, host)
 
-	sa2, sb2 := connectPair(t)
-	done := make(chan error, 1)
-	go func() { done <- host.Resume(ctx, sa2) }()
-	ch, err := sb2.Accept(ctx)
-	if err != nil || ch.Label() != consultLabel {
-		t.Fatalf("accept: %v %v", ch, err)
-	}
-	p2 := startRaw(t, sb2, ch)
+	p2, _, done := resumeRaw(t, ctx, host)
 	// As if "b" and "c" had been lost in flight; we sent one line (hello).
 	p2.send(`{"t":"resume","got":2,"sent":1}`)
 	r := p2.next(tResume)
@@ -227,14 +220,7 @@ func TestResumeRules(t *testing.T) {
 		host, sa, ctx := setup.host, setup.sa, setup.ctx
 		_ = sa.Close()
 		isSuspended(t, host)
-		sa2, sb2 := connectPair(t)
-		done := make(chan error, 1)
-		go func() { done <- host.Resume(ctx, sa2) }()
-		ch, err := sb2.Accept(ctx)
-		if err != nil {
-			t.Fatal(err)
-		}
-		p := startRaw(t, sb2, ch)
+		p, _, done := resumeRaw(t, ctx, host)
 		p.send(`{"t":"chat","id":"c1","text":"x","ts":1}`)
 		if err := <-done; err == nil {
 			t.Error("Resume succeeded without the peer's resume")
@@ -349,14 +335,7 @@ func TestResumeReofferOfAFileAnnouncedBeforeTheLoss(t *testing.T) {
 	isSuspended(t, host)
 
 	data := pseudo(300<<10, 7)
-	sa2, sb2 := connectPair(t)
-	done := make(chan error, 1)
-	go func() { done <- host.Resume(ctx, sa2) }()
-	ch, err := sb2.Accept(ctx)
-	if err != nil || ch.Label() != consultLabel {
-		t.Fatalf("accept: %v %v", ch, err)
-	}
-	p2 := startRaw(t, sb2, ch)
+	p2, sb2, done := resumeRaw(t, ctx, host)
 	// We queued hello and "file" c1; the host got hello only, so "file"
 	// c1 comes again, then the re-offer.
 	p2.send(`{"t":"resume","got":1,"sent":2}`)
@@ -430,4 +409,19 @@ func hostWithRawClient(t *testing.T, cfg Config) rawSetup {
 	t.Cleanup(func() { _ = host.End("test over") })
 	r.host, r.p = host, <-raw
 	return r
+}
+
+// resumeRaw resumes the suspended host over a fresh session pair: it
+// returns the scripted client on the new consult channel, the client's
+// new session, and where Resume's result arrives.
+func resumeRaw(t *testing.T, ctx context.Context, host *Consultation) (*rawPeer, *session.Session, <-chan error) {
+	t.Helper()
+	sa2, sb2 := connectPair(t)
+	done := make(chan error, 1)
+	go func() { done <- host.Resume(ctx, sa2) }()
+	ch, err := sb2.Accept(ctx)
+	if err != nil || ch.Label() != consultLabel {
+		t.Fatalf("accept: %v %v", ch, err)
+	}
+	return startRaw(t, sb2, ch), sb2, done
 }

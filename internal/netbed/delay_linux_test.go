@@ -1,6 +1,7 @@
 package netbed
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"net"
@@ -91,12 +92,22 @@ func blast(t testing.TB, b *Bed, n, size, rate int) []uint32 {
 		}
 		sendErr <- nil
 	}()
-	var got []uint32
+	got, _, _ := receiveSeqs(t, ctx, rx, n, size)
+	if err := <-sendErr; err != nil {
+		t.Fatal(err)
+	}
+	return got
+}
+
+// receiveSeqs reads numbered datagrams of size bytes from rx until n
+// arrived, a second passed without one (the rest is lost), or ctx's
+// deadline; it returns their numbers in the order they arrived and when
+// the first and the last arrived.
+func receiveSeqs(t testing.TB, ctx context.Context, rx *net.UDPConn, n, size int) (seqs []uint32, first, last time.Time) {
+	t.Helper()
 	buf := make([]byte, 65536)
 	deadline, _ := ctx.Deadline()
-	for len(got) < n {
-		// A second of silence after the sender is done means the rest is
-		// lost.
+	for len(seqs) < n {
 		if err := rx.SetReadDeadline(time.Now().Add(time.Second)); err != nil {
 			t.Fatal(err)
 		}
@@ -113,12 +124,13 @@ func blast(t testing.TB, b *Bed, n, size, rate int) []uint32 {
 		if k != size {
 			t.Fatalf("datagram of %d bytes, sent %d", k, size)
 		}
-		got = append(got, binary.BigEndian.Uint32(buf))
+		last = time.Now()
+		if first.IsZero() {
+			first = last
+		}
+		seqs = append(seqs, binary.BigEndian.Uint32(buf))
 	}
-	if err := <-sendErr; err != nil {
-		t.Fatal(err)
-	}
-	return got
+	return seqs, first, last
 }
 
 // TestLinkUnderLoad checks that the forwarder neither drops nor reorders a

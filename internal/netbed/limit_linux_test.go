@@ -2,10 +2,8 @@ package netbed
 
 import (
 	"encoding/binary"
-	"errors"
 	"io"
 	"net"
-	"os"
 	"testing"
 	"time"
 )
@@ -51,28 +49,7 @@ func TestBottleneck(t *testing.T) {
 		}
 		sent <- nil
 	}()
-	var seqs []uint32
-	var first, last time.Time
-	rbuf := make([]byte, 2048)
-	for {
-		_ = rx.SetReadDeadline(time.Now().Add(time.Second))
-		k, err := rx.Read(rbuf)
-		if errors.Is(err, os.ErrDeadlineExceeded) {
-			break
-		}
-		if err != nil {
-			t.Fatal(err)
-		}
-		if k != size {
-			t.Fatalf("datagram of %d bytes, sent %d", k, size)
-		}
-		now := time.Now()
-		if first.IsZero() {
-			first = now
-		}
-		last = now
-		seqs = append(seqs, binary.BigEndian.Uint32(rbuf))
-	}
+	seqs, first, last := receiveSeqs(t, ctx, rx, n, size)
 	if err := <-sent; err != nil {
 		t.Fatal(err)
 	}
