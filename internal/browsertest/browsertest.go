@@ -42,6 +42,11 @@ type Options struct {
 	Lang string
 	// Width and Height of the window; 0 = 1280×900.
 	Width, Height int
+	// FakeMedia (Chromium only) makes getDisplayMedia and getUserMedia
+	// answer at once, without a picker or a prompt, with a generated
+	// picture (--use-fake-ui-for-media-stream and
+	// --use-fake-device-for-media-stream: either alone does not do it).
+	FakeMedia bool
 }
 
 // New starts a fresh headless Chromium with its own profile and returns a
@@ -74,6 +79,9 @@ func New(t testing.TB, opts Options) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("lang", lang),
 		chromedp.Flag("accept-lang", lang),
+	}
+	if opts.FakeMedia {
+		flags = append(flags, chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-fake-device-for-media-stream", true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
 	// What the first tab prints and throws, for a failed test's log.

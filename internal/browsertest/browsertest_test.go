@@ -26,3 +26,36 @@ func TestBrowserRunsScript(t *testing.T) {
 		t.Fatalf("data-state = %q, want ok", res.Value)
 	}
 }
+
+// TestFakeMedia: with FakeMedia, getDisplayMedia answers at once with a
+// generated "monitor", in Chromium driven by chromedp and by puppeteer.
+func TestFakeMedia(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<!doctype html><title>t</title><body>capture</body>`))
+	}))
+	defer srv.Close()
+	const capture = `navigator.mediaDevices.getDisplayMedia({video: true}).then((s) => {
+		const st = s.getVideoTracks()[0].getSettings();
+		s.getTracks().forEach((t) => t.stop());
+		return st.displaySurface + ' ' + (st.width > 0 && st.height > 0);
+	})`
+	const want = "monitor true"
+	t.Run("chromedp", func(t *testing.T) {
+		ctx := New(t, Options{FakeMedia: true})
+		Do(t, ctx, chromedp.Navigate(srv.URL))
+		got := Do(t, ctx, chromedp.Evaluate[string](capture, chromedp.EvalAwaitPromise))
+		if got != want {
+			t.Errorf("getDisplayMedia gave %q, want %q", got, want)
+		}
+	})
+	t.Run("puppeteer", func(t *testing.T) {
+		p := Launch(t, Chromium, Options{FakeMedia: true})
+		p.Page().Goto(srv.URL)
+		var got string
+		p.Page().Eval(capture, &got)
+		if got != want {
+			t.Errorf("getDisplayMedia gave %q, want %q", got, want)
+		}
+	})
+}

@@ -64,6 +64,8 @@ if (launch.browser === 'firefox') {
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     `--lang=${lang}`, `--accept-lang=${lang}`, `--window-size=${width},${height}`,
   ];
+  // Screen capture without a picker, of a generated picture (both flags).
+  if (cfg.fakeMedia) launch.args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
 }
 
 const browser = await puppeteer.launch(launch);
