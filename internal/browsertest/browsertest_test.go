@@ -59,3 +59,23 @@ func TestFakeMedia(t *testing.T) {
 		}
 	})
 }
+
+// TestOnNewDocument: a script given to OnNewDocument runs before the
+// page's own, in Chromium and Firefox.
+func TestOnNewDocument(t *testing.T) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html")
+		w.Write([]byte(`<!doctype html><title>t</title><body><script>document.body.dataset.seen = String(window.hooked)</script></body>`))
+	}))
+	defer srv.Close()
+	for _, e := range []Engine{Chromium, Firefox} {
+		t.Run(string(e), func(t *testing.T) {
+			p := Launch(t, e, Options{})
+			p.Page().OnNewDocument(`window.hooked = 42`)
+			p.Page().Goto(srv.URL)
+			if got := p.Page().Attr(`body`, `data-seen`); got != "42" {
+				t.Errorf("the page saw hooked = %q, want 42", got)
+			}
+		})
+	}
+}

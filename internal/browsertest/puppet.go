@@ -440,6 +440,14 @@ func (g *Page) Eval(js string, v any) {
 	g.do(v, "eval", map[string]any{"js": js})
 }
 
+// OnNewDocument runs the JavaScript js in every document the page loads
+// from now on, before the document's own scripts: a test's hooks, e.g. one
+// that keeps the page's RTCPeerConnections to read their statistics.
+func (g *Page) OnNewDocument(js string) {
+	g.p.t.Helper()
+	g.do(nil, "onNewDocument", map[string]any{"js": js})
+}
+
 // Until waits until the JavaScript expression js is truthy in the page.
 func (g *Page) Until(js string) {
 	g.p.t.Helper()

@@ -142,6 +142,12 @@ const ops = {
     return h.evaluate((e, n) => e.getAttribute(n), c.name);
   },
   eval: async (c) => page(c).evaluate(c.js),
+  // onNewDocument runs js in every document the page loads from now on,
+  // before the document's own scripts (a test's hooks).
+  onNewDocument: async (c) => {
+    await page(c).evaluateOnNewDocument(c.js);
+    return true;
+  },
   // until polls (also in a hidden tab, where animation frames stop) until
   // the expression js is truthy.
   until: async (c) => {
