@@ -9,6 +9,7 @@ package browsertest
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -35,6 +36,15 @@ func Path() string {
 	}
 	return ""
 }
+
+// PatternJS defines window.direktPattern in a page (pattern.js): a canvas
+// stream that carries each frame's time and number as large black and
+// white cells, for screen-sharing tests, and a decoder that reads them
+// back from a video element and measures each frame's latency. Run it with
+// an evaluation or Page.OnNewDocument.
+//
+//go:embed pattern.js
+var PatternJS string
 
 // Options tune a browser.
 type Options struct {
