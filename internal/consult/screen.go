@@ -122,11 +122,11 @@ type ScreenEvent struct {
 
 // ScreenEvent.Detail of a share stopped other than by its sharer.
 const (
-	// detailConsentEnded: the host's share, when the client's screen
+	// DetailConsentEnded: the host's share, when the client's screen
 	// consent ended.
-	detailConsentEnded = "consent ended"
-	// detailEnded: a share still on or paused when the consultation ended.
-	detailEnded = "consultation ended"
+	DetailConsentEnded = "consent ended"
+	// DetailEnded: a share still on or paused when the consultation ended.
+	DetailEnded = "consultation ended"
 )
 
 // shareState is one side's latest share.
@@ -214,7 +214,7 @@ func (c *Consultation) screenConsentChangedLocked() {
 	}
 	sh.off = true
 	sh.Pointer = nil
-	c.screenEventLocked(Host, ScreenStop, sh, detailConsentEnded)
+	c.screenEventLocked(Host, ScreenStop, sh, DetailConsentEnded)
 	if c.role == Host {
 		c.stopPointerLocked()
 		c.enqueueLocked(c.shareLine(sh, ShareOff))
@@ -540,7 +540,7 @@ func (c *Consultation) stopSharesLocked() {
 	for i, sh := range c.screen {
 		if sh != nil && !sh.off {
 			sh.off, sh.Pointer = true, nil
-			c.screenEventLocked(Role(i+1), ScreenStop, sh, detailEnded)
+			c.screenEventLocked(Role(i+1), ScreenStop, sh, DetailEnded)
 		}
 	}
 }

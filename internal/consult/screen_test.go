@@ -279,7 +279,7 @@ func TestScreenConsentEnds(t *testing.T) {
 	if err := host.Pointer(0.5, 0.5, true); !errors.Is(err, ErrInvalid) {
 		t.Errorf("Pointer after the decline: %v", err)
 	}
-	stop := "host:stop:" + hid + ":" + detailConsentEnded
+	stop := "host:stop:" + hid + ":" + DetailConsentEnded
 	for _, c := range []*Consultation{host, client} {
 		got := screenKinds(c.Snapshot())
 		if !strings.Contains(fmt.Sprint(got), stop) {
@@ -316,7 +316,7 @@ func TestScreenConsentEnds(t *testing.T) {
 			t.Errorf("%s after the end: %+v", c.role, s.Screen)
 		}
 		got := fmt.Sprint(screenKinds(s))
-		for _, w := range []string{"host:stop:" + hid2 + ":" + detailEnded, "client:stop:" + cid + ":" + detailEnded} {
+		for _, w := range []string{"host:stop:" + hid2 + ":" + DetailEnded, "client:stop:" + cid + ":" + DetailEnded} {
 			if !strings.Contains(got, w) {
 				t.Errorf("%s: events %v, want %s", c.role, got, w)
 			}
