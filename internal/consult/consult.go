@@ -268,14 +268,15 @@ type Consultation struct {
 	// Screen sharing (screen.go): each side's latest share by Role-1, the
 	// ids of every share so far, the events for the record, the rate of
 	// the peer's pointer positions shown and of ours sent, and our latest
-	// position held back by that rate until ptrTimer fires.
+	// position held back by that rate while a goroutine waits to send it
+	// (ptrWaiting).
 	screen       [2]*shareState
 	shareIDs     map[string]bool
 	screenEvents []ScreenEvent
 	ptrIn        bucket
 	ptrOut       bucket
 	ptrPending   *message
-	ptrTimer     *time.Timer
+	ptrWaiting   bool
 	gotJSON      bool // a record .json / .pdf was taken in (client)
 	gotPDF       bool
 	orphans      map[string]*session.Channel // file channels before their "file"

@@ -22,7 +22,8 @@
 // One Consultation owns these goroutines, all stopped and waited for before
 // Done is closed: per session in use (a link), the reader and the writer of
 // the "consult" channel, the acceptor of the peer's channels and a watcher
-// of the session; one per file in flight; and the reaper that ends it all.
+// of the session; one per file in flight; one that holds back our pointer
+// position while its rate is used up; and the reaper that ends it all.
 //
 // consult is a service: it uses session.Session and session.Channel, and
 // transfer.SanitizeName for the peer's file names, and nothing else of

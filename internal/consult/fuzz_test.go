@@ -273,10 +273,8 @@ func FuzzScreen(f *testing.F) {
 					}
 				}
 			}
-			c.mu.Lock()
-			c.stopPointerLocked()
-			c.mu.Unlock()
 			c.cancel()
+			c.wg.Wait()
 		}
 	})
 }

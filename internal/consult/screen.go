@@ -348,8 +348,8 @@ func (c *Consultation) Pointer(x, y float64, show bool) error {
 	if show {
 		m.X, m.Y = ptr(x), ptr(y)
 	}
-	if c.ptrTimer != nil {
-		c.ptrPending = &m // goes out when the timer fires
+	if c.ptrWaiting {
+		c.ptrPending = &m // goes out when the wait is over
 		return nil
 	}
 	ok, wait := c.ptrOut.take(time.Now(), pointerSendBurst)
@@ -357,8 +357,17 @@ func (c *Consultation) Pointer(x, y float64, show bool) error {
 		c.enqueueLocked(m)
 		return nil
 	}
-	c.ptrPending = &m
-	c.ptrTimer = time.AfterFunc(wait, c.flushPointer)
+	c.ptrPending, c.ptrWaiting = &m, true
+	// Not ended, so teardown has not begun to wait for c.wg.
+	c.wg.Go(func() {
+		t := time.NewTimer(wait)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			c.flushPointer()
+		case <-c.ctx.Done():
+		}
+	})
 	return nil
 }
 
@@ -368,7 +377,7 @@ func (c *Consultation) flushPointer() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	m := c.ptrPending
-	c.ptrPending, c.ptrTimer = nil, nil
+	c.ptrPending, c.ptrWaiting = nil, false
 	if m == nil || c.ended {
 		return
 	}
@@ -379,12 +388,10 @@ func (c *Consultation) flushPointer() {
 	c.enqueueLocked(*m)
 }
 
-// stopPointerLocked forgets a coalesced pointer position. mu must be held.
+// stopPointerLocked forgets a coalesced pointer position; the wait for it
+// ends on its own. mu must be held.
 func (c *Consultation) stopPointerLocked() {
-	if c.ptrTimer != nil {
-		c.ptrTimer.Stop()
-	}
-	c.ptrPending, c.ptrTimer = nil, nil
+	c.ptrPending = nil
 }
 
 // View tells the peer that we stopped (false) or went back to (true)

@@ -657,3 +657,31 @@ func TestScreenPointerFlood(t *testing.T) {
 		t.Errorf("the hide did not count: %+v", s.Screen.Peer)
 	}
 }
+
+// A position held back by the rate when the consultation ends is never
+// sent, and its wait ends with the consultation (leakCheck).
+func TestScreenPointerPendingAtEnd(t *testing.T) {
+	leakCheck(t)
+	host, client := startPair(t, hostConfig(t), clientConfig(t))
+	if _, err := client.Share(ShareScreen, 10, 10); err != nil {
+		t.Fatal(err)
+	}
+	for i := range 50 {
+		if err := client.Pointer(float64(i)/100, 0, true); err != nil {
+			t.Fatal(err)
+		}
+	}
+	client.mu.Lock()
+	waiting := client.ptrWaiting
+	client.mu.Unlock()
+	if !waiting {
+		t.Fatal("no position held back")
+	}
+	if err := client.End("bye"); err != nil {
+		t.Fatal(err)
+	}
+	waitDone(t, host)
+	if err := client.Pointer(0.5, 0.5, true); !errors.Is(err, ErrEnded) {
+		t.Errorf("Pointer after the end: %v", err)
+	}
+}
