@@ -30,7 +30,7 @@ type continuity struct {
 	tsOff   uint32
 	lastSeq uint16    // highest sequence number sent (RFC 3550 serial order)
 	lastTS  uint32    // timestamp of the packet with lastSeq
-	lastAt  time.Time // when a packet last went out
+	lastAt  time.Time // when the packet with lastSeq went out
 }
 
 // vp8Clock is the RTP clock rate of VP8 (RFC 7741, section 6.1).
@@ -62,9 +62,8 @@ func (c *continuity) rewrite(p *rtp.Packet, src source, now time.Time) {
 	p.SequenceNumber += c.seqOff
 	p.Timestamp += c.tsOff
 	if int16(p.SequenceNumber-c.lastSeq) > 0 {
-		c.lastSeq, c.lastTS = p.SequenceNumber, p.Timestamp
+		c.lastSeq, c.lastTS, c.lastAt = p.SequenceNumber, p.Timestamp, now
 	}
-	c.lastAt = now
 }
 
 // strip removes the header extensions of the leg a packet came in on:

@@ -6,7 +6,35 @@ import (
 	"time"
 
 	"github.com/direkt/direkt/internal/browsertest"
+	"github.com/direkt/direkt/internal/session"
 )
+
+// chain is the whole path of a picture on one machine.
+type chain struct {
+	a, b           *session.Session
+	svcA, svcB     *Service
+	sharer, viewer context.Context // tabs
+}
+
+// newChain starts a browser with two tabs (not yet bridged), two sessions
+// with video, and a Service for each, A sending and B viewing.
+func newChain(t testing.TB, ctx context.Context) *chain {
+	t.Helper()
+	browser := browsertest.New(t, browsertest.Options{Flags: browserFlags})
+	c := &chain{}
+	c.a, c.b = sessionPair(t, ctx)
+	c.svcA = New(Config{Logger: testLogger()})
+	t.Cleanup(func() { _ = c.svcA.Close() })
+	c.svcB = New(Config{Logger: testLogger()})
+	t.Cleanup(func() { _ = c.svcB.Close() })
+	c.svcA.Attach(c.a.Video())
+	c.svcB.Attach(c.b.Video())
+	c.svcA.SetSending(true)
+	c.svcB.SetViewing(true)
+	c.sharer = openTab(t, browser, page(t, c.svcA))
+	c.viewer = openTab(t, browser, page(t, c.svcB))
+	return c
+}
 
 // TestScreen runs the whole chain with a real Chromium: tab 1 captures the
 // test pattern and bridges to Service A, which forwards into session a's
@@ -15,19 +43,8 @@ func TestScreen(t *testing.T) {
 	leakCheck(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	defer cancel()
-	browser := browsertest.New(t, browsertest.Options{Flags: browserFlags})
-	a, b := sessionPair(t, ctx)
-	svcA := New(Config{Logger: testLogger()})
-	t.Cleanup(func() { _ = svcA.Close() })
-	svcB := New(Config{Logger: testLogger()})
-	t.Cleanup(func() { _ = svcB.Close() })
-	svcA.Attach(a.Video())
-	svcB.Attach(b.Video())
-	svcA.SetSending(true)
-	svcB.SetViewing(true)
-
-	sharer := openTab(t, browser, page(t, svcA))
-	viewer := openTab(t, browser, page(t, svcB))
+	c := newChain(t, ctx)
+	a, svcA, svcB, sharer, viewer := c.a, c.svcA, c.svcB, c.sharer, c.viewer
 	run[bool](t, sharer, `window.bridge.open(true)`)
 	waitFor(t, 10*time.Second, "packets forwarded to the peer", func() bool { return svcA.Stats().SentPackets > 50 })
 
@@ -74,6 +91,17 @@ func TestScreen(t *testing.T) {
 	decoded = results(t, viewer).Decoded
 	run[bool](t, sharer, `window.bridge.open(true)`)
 	waitFor(t, 10*time.Second, "pictures after a new bridge of the sharer", func() bool { return results(t, viewer).Decoded >= decoded+10 })
+
+	// A rebuilt connection: both services attach the new sessions' video,
+	// and tab 2 plays on.
+	a2, b2 := sessionPair(t, ctx)
+	svcA.Attach(a2.Video())
+	svcB.Attach(b2.Video())
+	_ = a.Close()
+	_ = c.b.Close()
+	a = a2
+	decoded = results(t, viewer).Decoded
+	waitFor(t, 10*time.Second, "pictures over new sessions", func() bool { return results(t, viewer).Decoded >= decoded+10 })
 
 	// REMB reaches tab 1: its encoder's available bitrate follows ours.
 	st := svcA.Stats()

@@ -302,3 +302,40 @@ func TestVideoOff(t *testing.T) {
 		})
 	}
 }
+
+func TestVideoRejected(t *testing.T) {
+	for _, c := range []struct {
+		sdp  string
+		want bool
+	}{
+		{"v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=sendrecv\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", false},
+		{"v=0\r\nm=video 0 UDP/TLS/RTP/SAVPF 0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", true},
+		{"v=0\nm=video 0 UDP/TLS/RTP/SAVPF 0\n", true},
+		{"v=0\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n", true},
+		{"", true},
+	} {
+		if got := videoRejected(c.sdp); got != c.want {
+			t.Errorf("videoRejected(%q) = %v, want %v", c.sdp, got, c.want)
+		}
+	}
+}
+
+// FuzzVideoRejected: any answer is judged without a panic, and an answer
+// whose first video m-line has port 0 is rejected.
+func FuzzVideoRejected(f *testing.F) {
+	f.Add("v=0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n")
+	f.Add("m=video 0 x\r\n")
+	f.Fuzz(func(t *testing.T, sdp string) {
+		got := videoRejected(sdp)
+		if got {
+			return
+		}
+		i := strings.Index(sdp, "m=video ")
+		if i < 0 || (i > 0 && sdp[i-1] != '\n') {
+			// Accepted only when a line starts with it.
+			if !strings.HasPrefix(sdp, "m=video ") && !strings.Contains(sdp, "\nm=video ") {
+				t.Fatalf("accepted without a video m-line: %q", sdp)
+			}
+		}
+	})
+}
