@@ -154,6 +154,11 @@ func (s *Service) Attach(v *session.Video) {
 	if v != nil && !s.closed {
 		s.gen++
 		s.att = s.startAttachment(v, s.gen)
+		// A new session's peer needs a keyframe of our share, and we one
+		// of its.
+		if s.sending {
+			notify(s.toPage)
+		}
 		if s.viewing {
 			notify(s.toPeer)
 		}
