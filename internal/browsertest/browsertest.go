@@ -42,6 +42,9 @@ type Options struct {
 	Lang string
 	// Width and Height of the window; 0 = 1280×900.
 	Width, Height int
+	// Flags are more command-line switches, "name" or "name=value"
+	// (e.g. "use-fake-ui-for-media-stream"); nil adds none.
+	Flags []string
 }
 
 // New starts a fresh headless Chromium with its own profile and returns a
@@ -74,6 +77,13 @@ func New(t testing.TB, opts Options) context.Context {
 		chromedp.Flag("disable-sync", true),
 		chromedp.Flag("lang", lang),
 		chromedp.Flag("accept-lang", lang),
+	}
+	for _, f := range opts.Flags {
+		if name, value, ok := strings.Cut(f, "="); ok {
+			flags = append(flags, chromedp.Flag(name, value))
+		} else {
+			flags = append(flags, chromedp.Flag(f, true))
+		}
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
 	// What the first tab prints and throws, for a failed test's log.
