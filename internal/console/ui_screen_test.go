@@ -344,7 +344,8 @@ func TestUIScreenShare(t *testing.T) {
 }
 
 // TestUIScreenClient: the client's console may always share (it needs no
-// consent) and shows no bitrate.
+// consent) and shows no bitrate; a bridge the Go peer refused is built
+// again.
 func TestUIScreenClient(t *testing.T) {
 	ctx := browser(t)
 	errs := pageErrors(t, ctx)
@@ -353,7 +354,19 @@ func TestUIScreenClient(t *testing.T) {
 	st.Peer = &Participant{Name: "Beraterin Koch", Role: "host", Fingerprint: "SHA256:xyz"}
 	st.Screen.Bitrate = 2_000_000
 	b := newTestBackend(st)
-	b.setAnswer(newEchoBridge(t).answer)
+	echo := newEchoBridge(t)
+	var mu sync.Mutex
+	refused := false
+	b.setAnswer(func(ctx context.Context, offer string) (string, error) {
+		mu.Lock()
+		first := !refused
+		refused = true
+		mu.Unlock()
+		if first {
+			return "", errors.New("The bridge is not ready.")
+		}
+		return echo.answer(ctx, offer)
+	})
 	s := startServer(t, b)
 	within(t, ctx, "open the console", chromedp.Navigate(s.URL()), chromedp.WaitVisible(css("screen-panel")))
 	waitJS(t, ctx, "share-screen enabled", `!document.querySelector('[data-testid="share-screen"]').disabled`)
@@ -361,7 +374,18 @@ func TestUIScreenClient(t *testing.T) {
 		t.Error("the client sees the bitrate")
 	}
 	b.waitCall(t, "ScreenRTC")
-	if e := errs(); len(e) > 0 {
-		t.Errorf("page errors: %s", strings.Join(e, "\n"))
+	t0 := time.Now()
+	b.waitCall(t, "ScreenRTC")
+	if d := time.Since(t0); d < 500*time.Millisecond || d > 3*time.Second {
+		t.Errorf("the bridge was built again after %v, want about 1 s", d)
+	}
+	within(t, ctx, "bridge up", chromedp.WaitReady(chromedp.CSS(`[data-testid="screen-panel"][data-bridge="up"]`)))
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="action-error"]').hidden ? '' : document.querySelector('[data-testid="action-error"]').textContent`); got != "" {
+		t.Errorf("a refused bridge is shown as an error: %q", got)
+	}
+	for _, e := range errs() {
+		if !strings.Contains(e, "409 (Conflict)") { // the refused offer, on purpose
+			t.Errorf("page error: %s", e)
+		}
 	}
 }

@@ -12,7 +12,9 @@ const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 // GATHER_WAIT bounds the wait for ICE gathering: the bridge's candidates are
 // host candidates only, and go in the offer.
 const GATHER_WAIT = 2000;
-// REBUILD_FIRST and REBUILD_EVERY pace the rebuilding of a failed bridge.
+// REBUILD_FIRST and REBUILD_EVERY pace the rebuilding of a failed bridge:
+// soon after it failed, then, while the new ones fail too, at most every
+// REBUILD_EVERY.
 const REBUILD_FIRST = 1000;
 const REBUILD_EVERY = 5000;
 // FRAME_RATE is what a share sends at most (docs/screen.md).
@@ -108,7 +110,7 @@ export class Screen {
   #bridge = null; // {pc, tx, gen, state, ready}
   #gen = 0;
   #rebuildTimer = 0;
-  #lastBuild = 0;
+  #failures = 0; // bridges that failed since one was up
   #capture = null; // the MediaStreamTrack we share
   #starting = false;
   #fit = true;
@@ -294,7 +296,6 @@ export class Screen {
   #openBridge() {
     this.#rebuildTimer = 0;
     const gen = ++this.#gen;
-    this.#lastBuild = Date.now();
     const pc = new RTCPeerConnection({ iceServers: [] });
     const tx = pc.addTransceiver('video', { direction: 'sendrecv' });
     preferVP8(tx);
@@ -304,7 +305,10 @@ export class Screen {
     video.srcObject = new MediaStream([tx.receiver.track]);
     pc.addEventListener('connectionstatechange', () => {
       if (this.#bridge !== b) return;
-      if (pc.connectionState === 'connected') this.#setBridgeState(b, 'up');
+      if (pc.connectionState === 'connected') {
+        this.#failures = 0;
+        this.#setBridgeState(b, 'up');
+      }
       if (pc.connectionState === 'failed' || pc.connectionState === 'closed') this.#bridgeFailed(b);
     });
     b.ready = (async () => {
@@ -330,8 +334,7 @@ export class Screen {
     $('screen-panel').dataset.bridge = state;
   }
 
-  // bridgeFailed closes a failed bridge and builds a new one: soon after
-  // the first failure, then at most every REBUILD_EVERY.
+  // bridgeFailed closes a failed bridge and builds a new one.
   #bridgeFailed(b) {
     if (this.#bridge !== b) return;
     this.#setBridgeState(b, 'failed');
@@ -341,8 +344,7 @@ export class Screen {
     } catch {
       // already closed
     }
-    const since = Date.now() - this.#lastBuild;
-    const wait = Math.max(REBUILD_FIRST, REBUILD_EVERY - since);
+    const wait = this.#failures++ === 0 ? REBUILD_FIRST : REBUILD_EVERY;
     clearTimeout(this.#rebuildTimer);
     this.#rebuildTimer = setTimeout(() => {
       this.#rebuildTimer = 0;
