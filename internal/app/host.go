@@ -333,7 +333,7 @@ func (h *Host) sendRecord(l *live, info record.Info) {
 }
 
 func (h *Host) hello() wire.Signal {
-	return wire.Signal{Name: h.cfg.Name, ID: h.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: h.cfg.Policy.String()}
+	return wire.Signal{Name: h.cfg.Name, ID: h.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: h.cfg.Policy.String(), Screen: wire.ScreenVersion}
 }
 
 // joinLink is the browser link: the nameplate in the path, the secret words

@@ -57,8 +57,9 @@ type Options struct {
 	// picture (--use-fake-ui-for-media-stream and
 	// --use-fake-device-for-media-stream: either alone does not do it).
 	FakeMedia bool
-	// Flags are extra Chromium switches, without the leading "--", e.g.
-	// "use-fake-ui-for-media-stream" (New only; Launch ignores them).
+	// Flags are extra Chromium switches, "name" or "name=value" without
+	// the leading "--", e.g. "unsafely-treat-insecure-origin-as-secure=
+	// http://203.0.113.10:8080" (Launch passes them to Chromium only).
 	Flags []string
 }
 

@@ -6,7 +6,7 @@
 //     left, the time of each frame (Date.now(), ms) and a frame counter as
 //     an 8×8 grid of black and white cells, 32 px each, big enough to
 //     survive a starved VP8 encoder. With still: true the time is drawn
-//     once and the canvas never changes again (a static document).
+//     once and every frame repeats the same picture (a static document).
 //   watch(video, {width, height})
 //     decodes every frame the video element shows (requestVideoFrameCallback)
 //     and keeps the results in direktPattern.results: frames seen, frames
@@ -86,11 +86,12 @@
       let n = 0;
       drawCode(g, Date.now(), n++);
       const stream = c.captureStream(fps);
-      if (!still) {
-        const timer = setInterval(() => drawCode(g, Date.now(), n++), 1000 / fps);
-        stream.getVideoTracks()[0].addEventListener('ended', () => clearInterval(timer));
-        this.stop = () => clearInterval(timer);
-      }
+      // A still picture is painted again unchanged every frame, as a
+      // screen capturer delivers frames of a document nobody scrolls.
+      const t0 = Date.now();
+      const timer = setInterval(() => (still ? drawCode(g, t0, 0) : drawCode(g, Date.now(), n++)), 1000 / fps);
+      stream.getVideoTracks()[0].addEventListener('ended', () => clearInterval(timer));
+      this.stop = () => clearInterval(timer);
       // Kept so the canvas is not collected while the stream lives.
       this.canvas = c;
       return stream;

@@ -569,3 +569,12 @@ func (c *Consultation) screenLocked() ScreenState {
 	s.Own, s.Peer = view(c.screen[c.role-1]), view(c.screen[c.role.peer()-1])
 	return s
 }
+
+// Screen returns the state of screen sharing, as the Snapshot would,
+// without copying the rest of the consultation: the app gates the media
+// by it after every change.
+func (c *Consultation) Screen() ScreenState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.screenLocked()
+}

@@ -98,7 +98,7 @@ type screenFigures struct {
 	consentToFrame time.Duration
 	path           string
 	latency        patternSummary // after the first 5 s
-	chat           time.Duration  // a chat message's way to the client during the share
+	chat           time.Duration  // a chat message each way during the share, typing included
 	back           patternSummary // the client's share at the adviser
 }
 
@@ -131,7 +131,11 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 		return func(name string, args ...string) *exec.Cmd { return bed.Command(ctx, ns, name, args...) }
 	}
 	adviser := browsertest.LaunchWith(t, browsertest.Chromium, browsertest.Options{FakeMedia: true}, in(bed.A.Host))
-	client := browsertest.LaunchWith(t, c.client, browsertest.Options{FakeMedia: c.client == browsertest.Chromium}, in(bed.B.Host))
+	// A real server serves the join page over HTTPS, where a browser may
+	// capture the screen; the bed's serves plain HTTP, which Chromium is
+	// told to treat as secure.
+	client := browsertest.LaunchWith(t, c.client, browsertest.Options{FakeMedia: c.client == browsertest.Chromium,
+		Flags: []string{"unsafely-treat-insecure-origin-as-secure=" + server}}, in(bed.B.Host))
 	t.Logf("adviser %s, client %s", adviser.Version(), client.Version())
 	for _, p := range []*browsertest.Puppet{adviser, client} {
 		p.Page().OnNewDocument(browsertest.PatternJS)
@@ -146,8 +150,9 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 	}
 	// Chat goes on beside the picture.
 	time.Sleep(watchFor / 2)
-	toClient, _ := s.chat.awaitChat(s.chat.hostSays("during the share"), s.chat.clientSays("during the share"), 30*time.Second)
-	f.chat = toClient
+	t0 := time.Now()
+	s.chat.awaitChat(s.chat.hostSays("during the share"), s.chat.clientSays("during the share"), 30*time.Second)
+	f.chat = time.Since(t0)
 	time.Sleep(watchFor / 2)
 	f.latency = s.summary(s.page, s.firstFrame+5000)
 	if f.latency.Count == 0 {
@@ -231,6 +236,65 @@ func (s *screenConsult) summary(p *browsertest.Page, since int64) patternSummary
 	return sum
 }
 
+// shareEnabled is true when a page's share button is there and enabled.
+const shareEnabled = `(() => {
+	const b = document.querySelector('[data-testid=share-screen]');
+	return Boolean(b && !b.disabled && b.offsetParent !== null);
+})()`
+
+// awaitFrames waits up to 20 s for n decoded frames on p; else it fails
+// with what the pages and the host's console show.
+func (s *screenConsult) awaitFrames(t testing.TB, p *browsertest.Page, n int) {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		var got int
+		p.Eval(`direktPattern.results.decoded`, &got)
+		if got >= n {
+			return
+		}
+		if time.Now().After(deadline) {
+			var st json.RawMessage
+			if s.api != nil {
+				st = s.api.do("GET", "/api/state", nil)
+			}
+			var page, console string
+			const show = `(async () => JSON.stringify({frames: direktPattern.summary(0), bytes: await direktVideoBytes(),
+				video: [...document.querySelectorAll('video')].map((v) => ({testid: v.dataset.testid, w: v.videoWidth, shown: v.offsetParent !== null, src: Boolean(v.srcObject)})),
+				body: document.body.dataset}))()`
+			p.Eval(show, &page)
+			s.console.Eval(show, &console)
+			t.Fatalf("%d of %d frames decoded in 20 s\nviewer: %s\nadviser's console: %s\nhost state: %s", got, n, page, console, st)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// awaitEnabled waits up to 10 s for p's share button to be shown and
+// enabled; else it fails saying what the button and its panel show.
+func (s *screenConsult) awaitEnabled(t testing.TB, p *browsertest.Page, what string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var ok bool
+		p.Eval(shareEnabled, &ok)
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			var why string
+			p.Eval(`(() => {
+				const b = document.querySelector('[data-testid=share-screen]');
+				const chain = [];
+				for (let e = b; e; e = e.parentElement) chain.push((e.id || e.tagName) + (e.hidden ? ' hidden' : '') + ' ' + getComputedStyle(e).display);
+				return JSON.stringify({disabled: b?.disabled, chain, panel: document.querySelector('#screen-panel')?.dataset});
+			})()`, &why)
+			t.Fatalf("%s is not enabled within 10 s: %s", what, why)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
 // watch starts decoding the frames p shows as the peer's share.
 func watch(p *browsertest.Page) {
 	p.Until(`document.querySelector('video[data-testid=screen]')`)
@@ -242,7 +306,9 @@ func watch(p *browsertest.Page) {
 // the time from the consent to the first frame decoded at the client.
 func (s *screenConsult) consentAndShare(t testing.TB) time.Duration {
 	t.Helper()
-	if s.console.Attr(`[data-testid=share-screen]`, `disabled`) == "" {
+	var canShare bool
+	s.console.Eval(shareEnabled, &canShare)
+	if canShare {
 		t.Errorf("the console lets the adviser share before the client consented")
 	}
 	s.console.Click(`[data-testid=ask-screen]`)
@@ -255,9 +321,9 @@ func (s *screenConsult) consentAndShare(t testing.TB) time.Duration {
 	}
 	consent := time.Now()
 	s.page.Click(`[data-testid=accept-` + id + `]`)
-	s.console.Until(`!document.querySelector('[data-testid=share-screen]').disabled`)
+	s.console.Until(shareEnabled)
 	s.console.Click(`[data-testid=share-screen]`)
-	s.page.Until(`direktPattern.results.first > 0`)
+	s.awaitFrames(t, s.page, 1)
 	sum := s.summary(s.page, 0)
 	s.firstFrame = sum.First
 	return time.UnixMilli(sum.First).Sub(consent)
@@ -344,6 +410,7 @@ func (s *screenConsult) clientSharesBack(t testing.TB) patternSummary {
 	t.Helper()
 	s.console.Until(`document.querySelector('video[data-testid=screen]')`)
 	watch(s.console)
+	s.awaitEnabled(t, s.page, "the client's share button")
 	s.page.Click(`[data-testid=share-screen]`)
 	s.console.Until(`direktPattern.results.decoded > 30`)
 	sum := s.summary(s.console, 0)
@@ -409,7 +476,11 @@ func BenchmarkScreenShare(b *testing.B) {
 		// changes.
 		s.console.Click(`[data-testid=share-stop]`)
 		s.console.Eval(`(navigator.mediaDevices.getDisplayMedia = async () => direktPattern.capture({ width: 800, height: 450, fps: 15, still: true }), true)`, nil)
+		s.console.Until(shareEnabled)
+		var decoded int
+		s.page.Eval(`direktPattern.results.decoded`, &decoded)
 		s.console.Click(`[data-testid=share-screen]`)
+		s.awaitFrames(b, s.page, decoded+1)
 		time.Sleep(3 * time.Second)
 		b0, t0 := videoBytes(b, s.page), time.Now()
 		time.Sleep(10 * time.Second)

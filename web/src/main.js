@@ -211,8 +211,9 @@ function render() {
   renderChat(s);
   renderShare(s);
   renderFiles(s);
+  // Before the host's hello the phase is "connecting": the panel waits.
   if (s.phase === 'connected') screenView?.render(s.screen ?? null);
-  else closeScreen();
+  else if (s.phase === 'ended' || s.phase === 'failed') closeScreen();
   if (s.phase === 'ended') {
     setState('ended');
     text('ended-reason', t.endedBy[s.endReason] ?? t.endedBy.host);
