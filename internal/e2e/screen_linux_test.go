@@ -56,7 +56,7 @@ const screenHooks = `(() => {
 		return n;
 	};
 	if (navigator.mediaDevices && window.direktUsePattern !== false) {
-		navigator.mediaDevices.getDisplayMedia = async () => direktPattern.capture({ width: 800, height: 450, fps: 15 });
+		navigator.mediaDevices.getDisplayMedia = async () => direktPattern.capture({ width: 800, height: 450, fps: 15, ...window.direktCaptureOptions });
 	}
 })();`
 
@@ -71,6 +71,12 @@ type screenCase struct {
 	// weak: the client's line is slow; only the figures are checked
 	// against the pictures' legibility.
 	weak bool
+	// scroll is how many pixels a frame the shared document scrolls; 0
+	// keeps it still but for the time code.
+	scroll int
+	// optIn names the environment variable that must be set for the case
+	// to run ("" always runs).
+	optIn string
 }
 
 func TestScreenShareNetns(t *testing.T) {
@@ -84,9 +90,14 @@ func TestScreenShareNetns(t *testing.T) {
 		{name: "nat", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, client: browsertest.Chromium},
 		{name: "relay", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, hostFlags: []string{"--path", "relay"}, client: browsertest.Chromium},
 		{name: "firefox", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, client: browsertest.Firefox},
-		{name: "weak", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4, Limit: [2]netbed.Limit{{}, {Rate: 1_000_000}}}, client: browsertest.Chromium, weak: true},
+		{name: "weak", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4, Limit: [2]netbed.Limit{{}, {Rate: 1_000_000}}}, client: browsertest.Chromium, weak: true, scroll: 4},
+		// Below what the document needs: a third of the weak line.
+		{name: "starved", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4, Limit: [2]netbed.Limit{{}, {Rate: 300_000}}}, client: browsertest.Chromium, weak: true, scroll: 4, optIn: "DIREKT_SCREEN_STARVED"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
+			if c.optIn != "" && os.Getenv(c.optIn) == "" {
+				t.Skipf("set %s=1 to run it", c.optIn)
+			}
 			f := screenShare(ctx, t, c)
 			t.Logf("%s: %s", c.name, f)
 		})
@@ -98,14 +109,19 @@ type screenFigures struct {
 	consentToFrame time.Duration
 	path           string
 	latency        patternSummary // after the first 5 s
+	kbits          float64        // video received after the first 5 s, kbit/s
 	chat           time.Duration  // a chat message each way during the share, typing included
 	back           patternSummary // the client's share at the adviser
 }
 
 func (f screenFigures) String() string {
-	return fmt.Sprintf("path %s; consent to first frame %s; latency median %.0f ms, p95 %.0f ms, max %.0f ms over %d frames of %d×%d; chat during the share %s; the client's share at the adviser: median %.0f ms, p95 %.0f ms",
+	back := "not tried"
+	if f.back.Count > 0 {
+		back = fmt.Sprintf("median %.0f ms, p95 %.0f ms", f.back.Median, f.back.P95)
+	}
+	return fmt.Sprintf("path %s; consent to first frame %s; latency median %.0f ms, p95 %.0f ms, max %.0f ms over %d frames of %d×%d at %.0f kbit/s; chat both ways during the share %s; the client's share at the adviser: %s",
 		f.path, f.consentToFrame.Round(time.Millisecond), f.latency.Median, f.latency.P95, f.latency.Max, f.latency.Count, f.latency.W, f.latency.H,
-		f.chat.Round(time.Millisecond), f.back.Median, f.back.P95)
+		f.kbits, f.chat.Round(time.Millisecond), back)
 }
 
 // patternSummary is direktPattern.summary().
@@ -141,6 +157,9 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 		p.Page().OnNewDocument(browsertest.PatternJS)
 		p.Page().OnNewDocument(screenHooks)
 	}
+	if c.scroll > 0 {
+		adviser.Page().OnNewDocument(fmt.Sprintf(`window.direktCaptureOptions = { scroll: %d }`, c.scroll))
+	}
 	s := startScreenConsult(ctx, t, bed.A.Host, server, c.hostFlags, adviser.Page(), client)
 	f.path = s.page.Text(`[data-testid=path]`)
 	f.consentToFrame = s.consentAndShare(t)
@@ -148,12 +167,15 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 	if c.weak {
 		watchFor = 20 * time.Second
 	}
+	time.Sleep(5 * time.Second)
+	b0, t0 := videoBytes(t, s.page), time.Now()
 	// Chat goes on beside the picture.
-	time.Sleep(watchFor / 2)
-	t0 := time.Now()
+	time.Sleep(watchFor/2 - 5*time.Second)
+	c0 := time.Now()
 	s.chat.awaitChat(s.chat.hostSays("during the share"), s.chat.clientSays("during the share"), 30*time.Second)
-	f.chat = time.Since(t0)
+	f.chat = time.Since(c0)
 	time.Sleep(watchFor / 2)
+	f.kbits = float64(videoBytes(t, s.page)-b0) * 8 / 1000 / time.Since(t0).Seconds()
 	f.latency = s.summary(s.page, s.firstFrame+5000)
 	if f.latency.Count == 0 {
 		t.Fatalf("no frame decoded after the first 5 s: %+v", s.summary(s.page, 0))
@@ -457,7 +479,8 @@ func (s *screenConsult) endAndCheckRecord(t testing.TB) {
 // the first frame on its screen, each frame's latency from the adviser's
 // canvas to the client's screen (median and 95th percentile, after the
 // first 5 s), the picture's size, and the bitrate of a static document
-// (a canvas that does not change) after its first 3 s.
+// (a canvas that does not change) and of one being scrolled, after their
+// first 3 s.
 func BenchmarkScreenShare(b *testing.B) {
 	for b.Loop() {
 		ctx := testContext(b, 3*time.Minute)
@@ -485,13 +508,27 @@ func BenchmarkScreenShare(b *testing.B) {
 		b0, t0 := videoBytes(b, s.page), time.Now()
 		time.Sleep(10 * time.Second)
 		static := float64(videoBytes(b, s.page)-b0) * 8 / 1000 / time.Since(t0).Seconds()
+		// Someone scrolls through the document: 4 pixels a frame.
+		s.console.Click(`[data-testid=share-stop]`)
+		s.console.Eval(`(navigator.mediaDevices.getDisplayMedia = async () => direktPattern.capture({ width: 800, height: 450, fps: 15, scroll: 4 }), true)`, nil)
+		s.console.Until(shareEnabled)
+		s.page.Eval(`direktPattern.results.decoded`, &decoded)
+		s.console.Click(`[data-testid=share-screen]`)
+		s.awaitFrames(b, s.page, decoded+1)
+		time.Sleep(3 * time.Second)
+		b0, t0 = videoBytes(b, s.page), time.Now()
+		time.Sleep(10 * time.Second)
+		scrolling := float64(videoBytes(b, s.page)-b0) * 8 / 1000 / time.Since(t0).Seconds()
+		scrollLat := s.summary(s.page, t0.UnixMilli())
 		b.ReportMetric(float64(consent.Milliseconds()), "consent-to-frame-ms")
 		b.ReportMetric(lat.Median, "latency-median-ms")
 		b.ReportMetric(lat.P95, "latency-p95-ms")
 		b.ReportMetric(float64(lat.W), "frame-width-px")
 		b.ReportMetric(static, "static-kbit/s")
-		b.Logf("loopback: consent to first frame %s; latency median %.0f ms, p95 %.0f ms over %d frames of %d×%d; static document %.1f kbit/s",
-			consent.Round(time.Millisecond), lat.Median, lat.P95, lat.Count, lat.W, lat.H, static)
+		b.ReportMetric(scrolling, "scrolling-kbit/s")
+		b.ReportMetric(scrollLat.P95, "scrolling-p95-ms")
+		b.Logf("loopback: consent to first frame %s; latency median %.0f ms, p95 %.0f ms over %d frames of %d×%d; static document %.1f kbit/s; scrolling %.0f kbit/s, latency median %.0f ms, p95 %.0f ms over %d frames",
+			consent.Round(time.Millisecond), lat.Median, lat.P95, lat.Count, lat.W, lat.H, static, scrolling, scrollLat.Median, scrollLat.P95, scrollLat.Count)
 		s.api.post("/api/end", nil)
 	}
 }
