@@ -77,6 +77,10 @@ type screenCase struct {
 	// optIn names the environment variable that must be set for the case
 	// to run ("" always runs).
 	optIn string
+	// outage takes the client's interface down for 5 s during the share,
+	// then gives it a new address, where Firefox builds a new connection
+	// (docs/protocol.md, section 5.2): the share plays on over both.
+	outage bool
 }
 
 func TestScreenShareNetns(t *testing.T) {
@@ -89,7 +93,7 @@ func TestScreenShareNetns(t *testing.T) {
 	for _, c := range []screenCase{
 		{name: "nat", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, client: browsertest.Chromium},
 		{name: "relay", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, hostFlags: []string{"--path", "relay"}, client: browsertest.Chromium},
-		{name: "firefox", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, client: browsertest.Firefox},
+		{name: "firefox", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4}, client: browsertest.Firefox, outage: true},
 		{name: "weak", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4, Limit: [2]netbed.Limit{{}, {Rate: 1_000_000}}}, client: browsertest.Chromium, weak: true, scroll: 4},
 		// Below what the document needs: a third of the weak line.
 		{name: "starved", cfg: netbed.Config{A: netbed.Public, B: netbed.Easy, Delay: rtt / 4, Limit: [2]netbed.Limit{{}, {Rate: 300_000}}}, client: browsertest.Chromium, weak: true, scroll: 4, optIn: "DIREKT_SCREEN_STARVED"},
@@ -110,6 +114,7 @@ type screenFigures struct {
 	path           string
 	latency        patternSummary // after the first 5 s
 	kbits          float64        // video received after the first 5 s, kbit/s
+	outage         time.Duration  // frames again after the client's network came back
 	chat           time.Duration  // a chat message each way during the share, typing included
 	back           patternSummary // the client's share at the adviser
 }
@@ -183,6 +188,42 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 	// Legible: the picture keeps its full size, also on a weak line.
 	if f.latency.W != 800 || f.latency.H != 450 {
 		t.Errorf("the client sees frames of %d×%d, want the shared 800×450", f.latency.W, f.latency.H)
+	}
+	if c.outage {
+		cut := time.Now()
+		if err := bed.B.DownUp(ctx, 5*time.Second); err != nil {
+			t.Fatal(err)
+		}
+		f.outage = moving(t, s.page, "after the outage")
+		_, rebuilt := s.host.stderrContains("the consultation goes on over a new connection")
+		t.Logf("the client's interface was down 5 s: frames again %s after it came back (%s after the cut); a new connection: %v",
+			f.outage.Round(time.Millisecond), time.Since(cut).Round(time.Millisecond), rebuilt)
+		// A new address: an ICE restart, or where Firefox's DTLS failed at
+		// the socket a new connection; the share plays on either way.
+		cut = time.Now()
+		if _, err := bed.B.NewAddress(ctx); err != nil {
+			t.Fatal(err)
+		}
+		var line string
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var ok bool
+			if line, ok = s.host.stderrContains("the consultation goes on over a new connection"); ok {
+				break
+			}
+			if line, ok = s.host.stderrContains("ICE restart found a new path"); ok {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatal("neither an ICE restart nor a new connection within 30 s after the client's address changed")
+			}
+		}
+		back := time.Since(cut)
+		again := moving(t, s.page, "after the new address")
+		how := "an ICE restart"
+		if strings.Contains(line, "new connection") {
+			how = "a new connection"
+		}
+		t.Logf("the client's address changed: %s %s after, frames %s later", how, back.Round(time.Millisecond), again.Round(time.Millisecond))
 	}
 	s.pointer(t)
 	s.pauseAndResume(t)
