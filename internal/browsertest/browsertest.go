@@ -9,6 +9,7 @@ package browsertest
 
 import (
 	"context"
+	_ "embed"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -36,15 +37,26 @@ func Path() string {
 	return ""
 }
 
+// PatternJS defines window.direktPattern in a page (pattern.js): a canvas
+// stream that carries each frame's time and number as large black and
+// white cells, for screen-sharing tests, and a decoder that reads them
+// back from a video element and measures each frame's latency. Run it with
+// an evaluation or Page.OnNewDocument.
+//
+//go:embed pattern.js
+var PatternJS string
+
 // Options tune a browser.
 type Options struct {
 	// Lang is the browser's UI and Accept-Language, e.g. "de-DE"; "" = en-US.
 	Lang string
 	// Width and Height of the window; 0 = 1280×900.
 	Width, Height int
-	// Flags are extra Chromium switches, without the leading "--", e.g.
-	// "use-fake-ui-for-media-stream" (New only; Launch ignores them).
-	Flags []string
+	// FakeMedia (Chromium only) makes getDisplayMedia and getUserMedia
+	// answer at once, without a picker or a prompt, with a generated
+	// picture (--use-fake-ui-for-media-stream and
+	// --use-fake-device-for-media-stream: either alone does not do it).
+	FakeMedia bool
 }
 
 // New starts a fresh headless Chromium with its own profile and returns a
@@ -78,13 +90,8 @@ func New(t testing.TB, opts Options) context.Context {
 		chromedp.Flag("lang", lang),
 		chromedp.Flag("accept-lang", lang),
 	}
-	for _, f := range opts.Flags {
-		name, value, ok := strings.Cut(f, "=")
-		if ok {
-			flags = append(flags, chromedp.Flag(name, value))
-		} else {
-			flags = append(flags, chromedp.Flag(name, true))
-		}
+	if opts.FakeMedia {
+		flags = append(flags, chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-fake-device-for-media-stream", true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
 	// What the first tab prints and throws, for a failed test's log.

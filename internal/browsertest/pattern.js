@@ -1,156 +1,148 @@
-// A test pattern for video tests (browsertest.PatternJS): a canvas whose
-// picture carries the time it was drawn and a frame counter as large black
-// and white blocks that survive VP8, and a decoder that reads them back from
-// a received video and records the latency from drawing to display.
+// A test pattern for screen-sharing tests (browsertest.PatternJS). It
+// defines window.direktPattern:
 //
-// Layout: 4 rows of 32 blocks, each block 1/32 of the width and 40/450 of
-// the height. Row 0 holds bits 47..16 of Date.now(), row 1 bits 15..0 and
-// then the 16-bit frame counter; rows 2 and 3 repeat rows 0 and 1 inverted,
-// so that a frame smeared by the encoder is recognised and skipped. Below
-// them a static picture (stripes and text) that never changes.
+//   capture({width, height, fps, still}) → MediaStream
+//     a canvas that looks like a document (lines of text) with, at its top
+//     left, the time of each frame (Date.now(), ms) and a frame counter as
+//     an 8×8 grid of black and white cells, 32 px each, big enough to
+//     survive a starved VP8 encoder. With still: true the time is drawn
+//     once and the canvas never changes again (a static document).
+//   watch(video, {width, height})
+//     decodes every frame the video element shows (requestVideoFrameCallback)
+//     and keeps the results in direktPattern.results: frames seen, frames
+//     decoded, the latency of each (now − the time in the frame; same
+//     machine, same clock), the time of the first decoded frame, and the
+//     size of the last frame.
+//   summary(sinceMs) → {frames, decoded, bad, median, p95, max, first, w, h}
+//     latencies of frames shown at or after sinceMs (Date.now() clock).
+//
+// Frames whose checksum does not match (torn, or a picture that is no
+// pattern) count as bad, not decoded.
 (() => {
-  if (window.directkPattern) return;
-  const COLS = 32, ROWS = 4, ROWH = 40, W = 800, H = 450;
+  if (window.direktPattern) return;
+  const CELL = 32;
+  const ORIGIN = 16;
+  const GRID = 8;
 
-  function bitsOf(ms, counter) {
-    // Date.now() fits 48 bits until the year 10889.
-    const hi = Math.floor(ms / 65536), lo = ms % 65536;
-    const r0 = [], r1 = [];
-    for (let i = 31; i >= 0; i--) r0.push(Math.floor(hi / 2 ** i) % 2);
-    for (let i = 15; i >= 0; i--) r1.push(Math.floor(lo / 2 ** i) % 2);
-    for (let i = 15; i >= 0; i--) r1.push(Math.floor(counter / 2 ** i) % 2);
-    return [r0, r1, r0.map((b) => 1 - b), r1.map((b) => 1 - b)];
+  // bits of a frame: 48 bits of time, 8 of the counter, 8 of checksum.
+  function encode(ms, n) {
+    const bytes = [];
+    let t = ms;
+    for (let i = 0; i < 6; i++) {
+      bytes.push(t % 256);
+      t = Math.floor(t / 256);
+    }
+    bytes.push(n & 0xff);
+    bytes.push((bytes.reduce((a, b) => a + b, 0) & 0xff) ^ 0xa5);
+    const bits = [];
+    for (const b of bytes) for (let i = 7; i >= 0; i--) bits.push((b >> i) & 1);
+    return bits;
   }
 
-  function drawStatic(ctx) {
-    ctx.fillStyle = '#fff';
-    ctx.fillRect(0, ROWS * ROWH, W, H - ROWS * ROWH);
-    for (let x = 0; x < W; x += 40) {
-      ctx.fillStyle = `hsl(${(x * 7) % 360}, 60%, 60%)`;
-      ctx.fillRect(x, ROWS * ROWH + 20, 20, 120);
+  function decode(bits) {
+    const bytes = [];
+    for (let i = 0; i < 8; i++) {
+      let b = 0;
+      for (let j = 0; j < 8; j++) b = (b << 1) | bits[i * 8 + j];
+      bytes.push(b);
     }
-    ctx.fillStyle = '#000';
-    ctx.font = '28px sans-serif';
-    for (let y = ROWS * ROWH + 180; y < H; y += 40) {
-      ctx.fillText('direkt test pattern: a static text region ' + y, 20, y);
+    const sum = (bytes.slice(0, 7).reduce((a, b) => a + b, 0) & 0xff) ^ 0xa5;
+    if (sum !== bytes[7]) return null;
+    let ms = 0;
+    for (let i = 5; i >= 0; i--) ms = ms * 256 + bytes[i];
+    return { ms, n: bytes[6] };
+  }
+
+  function drawDocument(g, w, h) {
+    g.fillStyle = '#fff';
+    g.fillRect(0, 0, w, h);
+    g.fillStyle = '#222';
+    g.font = '14px sans-serif';
+    const words = 'Entgeltumwandlung Nettoaufwand Arbeitgeberzuschuss Beitrag Versorgung Rente Steuer Sozialversicherung';
+    for (let y = ORIGIN + GRID * CELL + 28, i = 0; y < h - 8; y += 20, i++) {
+      g.fillText(`${i + 1}. ${words.slice(i % 20)} ${words.slice(0, 30 + (i % 40))}`, 16, y);
+    }
+    g.fillText('direkt test pattern', ORIGIN + GRID * CELL + 24, 40);
+  }
+
+  function drawCode(g, ms, n) {
+    const bits = encode(ms, n);
+    for (let i = 0; i < GRID * GRID; i++) {
+      g.fillStyle = bits[i] ? '#fff' : '#000';
+      g.fillRect(ORIGIN + (i % GRID) * CELL, ORIGIN + Math.floor(i / GRID) * CELL, CELL, CELL);
     }
   }
 
-  // start draws the pattern at fps frames per second and returns the canvas
-  // and its captureStream(fps).
-  function start(fps) {
-    fps = fps || 15;
-    const canvas = document.createElement('canvas');
-    canvas.width = W;
-    canvas.height = H;
-    canvas.dataset.testid = 'pattern';
-    document.body.appendChild(canvas);
-    const ctx = canvas.getContext('2d');
-    drawStatic(ctx);
-    let counter = 0;
-    const draw = () => {
-      const rows = bitsOf(Date.now(), counter);
-      counter = (counter + 1) % 65536;
-      const bw = W / COLS;
-      for (let r = 0; r < ROWS; r++) {
-        for (let c = 0; c < COLS; c++) {
-          ctx.fillStyle = rows[r][c] ? '#fff' : '#000';
-          ctx.fillRect(c * bw, r * ROWH, bw, ROWH);
-        }
+  const results = { frames: 0, decoded: 0, bad: 0, shown: [], first: 0, w: 0, h: 0 };
+
+  window.direktPattern = {
+    results,
+    capture({ width = 800, height = 450, fps = 15, still = false } = {}) {
+      const c = document.createElement('canvas');
+      c.width = width;
+      c.height = height;
+      const g = c.getContext('2d');
+      drawDocument(g, width, height);
+      let n = 0;
+      drawCode(g, Date.now(), n++);
+      const stream = c.captureStream(fps);
+      if (!still) {
+        const timer = setInterval(() => drawCode(g, Date.now(), n++), 1000 / fps);
+        stream.getVideoTracks()[0].addEventListener('ended', () => clearInterval(timer));
+        this.stop = () => clearInterval(timer);
       }
-      window.directkPattern.drawn = counter;
-    };
-    draw();
-    // Timers, not requestAnimationFrame: rAF stops in a hidden tab.
-    const timer = setInterval(draw, 1000 / fps);
-    const stream = canvas.captureStream(fps);
-    window.directkPattern.stop = () => clearInterval(timer);
-    return { canvas, stream };
-  }
-
-  // decode reads the blocks of a W×H picture in data (ImageData); it
-  // returns {ms, counter} or null when the rows do not check out.
-  function decode(img) {
-    const { width, height, data } = img;
-    const rows = [];
-    for (let r = 0; r < ROWS; r++) {
-      const row = [];
-      const y = Math.floor(((r + 0.5) * ROWH * height) / H);
-      for (let c = 0; c < COLS; c++) {
-        const x = Math.floor(((c + 0.5) * width) / COLS);
-        const i = (y * width + x) * 4;
-        const lum = 0.299 * data[i] + 0.587 * data[i + 1] + 0.114 * data[i + 2];
-        row.push(lum > 128 ? 1 : 0);
-      }
-      rows.push(row);
-    }
-    for (let c = 0; c < COLS; c++) {
-      if (rows[0][c] === rows[2][c] || rows[1][c] === rows[3][c]) return null;
-    }
-    let hi = 0, lo = 0, counter = 0;
-    for (let c = 0; c < 32; c++) hi = hi * 2 + rows[0][c];
-    for (let c = 0; c < 16; c++) lo = lo * 2 + rows[1][c];
-    for (let c = 16; c < 32; c++) counter = counter * 2 + rows[1][c];
-    return { ms: hi * 65536 + lo, counter };
-  }
-
-  // watch shows stream in a video element and decodes every frame it
-  // displays; results() reports what it saw.
-  function watch(stream) {
-    let video = document.querySelector('video[data-testid=decoded]');
-    if (!video) {
-      video = document.createElement('video');
-      video.dataset.testid = 'decoded';
-      video.muted = true;
-      video.autoplay = true;
-      video.playsInline = true;
-      document.body.appendChild(video);
-    }
-    video.srcObject = stream;
-    video.play().catch(() => {});
-    if (video.directkWatched) return;
-    video.directkWatched = true;
-    const canvas = document.createElement('canvas');
-    const ctx = canvas.getContext('2d', { willReadFrequently: true });
-    const res = window.directkPattern.res;
-    const onFrame = () => {
-      const now = Date.now();
-      const w = video.videoWidth, h = video.videoHeight;
-      if (w > 0 && h > 0) {
-        res.frames++;
-        res.width = w;
-        res.height = h;
-        canvas.width = w;
-        canvas.height = h;
-        ctx.drawImage(video, 0, 0, w, h);
-        const got = decode(ctx.getImageData(0, 0, w, h));
-        if (got && got.ms <= now && now - got.ms < 60000) {
-          if (got.counter !== res.lastCounter) {
-            res.decoded++;
-            res.lastCounter = got.counter;
-            res.latencies.push(now - got.ms);
-            if (res.latencies.length > 10000) res.latencies.shift();
+      // Kept so the canvas is not collected while the stream lives.
+      this.canvas = c;
+      return stream;
+    },
+    watch(video, { width = 800, height = 450 } = {}) {
+      const c = document.createElement('canvas');
+      const g = c.getContext('2d', { willReadFrequently: true });
+      const step = () => {
+        const now = Date.now();
+        const vw = video.videoWidth;
+        const vh = video.videoHeight;
+        if (vw > 0 && vh > 0) {
+          if (c.width !== vw || c.height !== vh) {
+            c.width = vw;
+            c.height = vh;
           }
-        } else {
-          res.bad++;
+          g.drawImage(video, 0, 0, vw, vh);
+          results.frames++;
+          results.w = vw;
+          results.h = vh;
+          const sx = vw / width;
+          const sy = vh / height;
+          const bits = [];
+          for (let i = 0; i < GRID * GRID; i++) {
+            const x = Math.round((ORIGIN + (i % GRID) * CELL + CELL / 2) * sx);
+            const y = Math.round((ORIGIN + Math.floor(i / GRID) * CELL + CELL / 2) * sy);
+            const d = g.getImageData(x - 2, y - 2, 4, 4).data;
+            let lum = 0;
+            for (let k = 0; k < d.length; k += 4) lum += d[k] * 0.299 + d[k + 1] * 0.587 + d[k + 2] * 0.114;
+            bits.push(lum / 16 > 128 ? 1 : 0);
+          }
+          const f = decode(bits);
+          if (f && Math.abs(now - f.ms) < 60000) {
+            results.decoded++;
+            if (!results.first) results.first = now;
+            results.shown.push([now, now - f.ms]);
+          } else {
+            results.bad++;
+          }
         }
-      }
-      video.requestVideoFrameCallback(onFrame);
-    };
-    video.requestVideoFrameCallback(onFrame);
-  }
-
-  window.directkPattern = {
-    start,
-    watch,
-    decode,
-    drawn: 0,
-    res: { frames: 0, decoded: 0, bad: 0, lastCounter: -1, latencies: [], width: 0, height: 0 },
-    // results returns the counts; results(true) also empties latencies.
-    results(clear) {
-      const r = JSON.parse(JSON.stringify(window.directkPattern.res));
-      if (clear) window.directkPattern.res.latencies = [];
-      return r;
+        video.requestVideoFrameCallback(step);
+      };
+      video.requestVideoFrameCallback(step);
+    },
+    summary(sinceMs = 0) {
+      const lat = results.shown.filter(([at]) => at >= sinceMs).map(([, l]) => l).sort((a, b) => a - b);
+      const q = (p) => (lat.length ? lat[Math.min(lat.length - 1, Math.floor(p * lat.length))] : -1);
+      return {
+        frames: results.frames, decoded: results.decoded, bad: results.bad, count: lat.length,
+        median: q(0.5), p95: q(0.95), max: lat.length ? lat[lat.length - 1] : -1,
+        first: results.first, w: results.w, h: results.h,
+      };
     },
   };
 })();

@@ -143,7 +143,7 @@ func LaunchWith(t testing.TB, engine Engine, opts Options, command func(name str
 	downloads := t.TempDir()
 	cfg, _ := json.Marshal(map[string]any{
 		"engine": engine, "executable": exe, "profile": t.TempDir(), "downloads": downloads,
-		"lang": opts.Lang, "width": opts.Width, "height": opts.Height,
+		"lang": opts.Lang, "width": opts.Width, "height": opts.Height, "fakeMedia": opts.FakeMedia,
 		"trace": os.Getenv("DIREKT_BROWSER_TRACE") != "",
 	})
 	p := &Puppet{t: t, driver: &driver{engine: engine, downloads: downloads, log: &lockedBuffer{}, done: make(chan struct{}), waiting: map[int]chan answer{}}}
@@ -438,6 +438,14 @@ func (g *Page) Attr(sel, name string) string {
 func (g *Page) Eval(js string, v any) {
 	g.p.t.Helper()
 	g.do(v, "eval", map[string]any{"js": js})
+}
+
+// OnNewDocument runs the JavaScript js in every document the page loads
+// from now on, before the document's own scripts: a test's hooks, e.g. one
+// that keeps the page's RTCPeerConnections to read their statistics.
+func (g *Page) OnNewDocument(js string) {
+	g.p.t.Helper()
+	g.do(nil, "onNewDocument", map[string]any{"js": js})
 }
 
 // Until waits until the JavaScript expression js is truthy in the page.

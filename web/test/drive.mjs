@@ -64,6 +64,8 @@ if (launch.browser === 'firefox') {
     '--disable-background-networking', '--disable-component-update', '--disable-sync',
     `--lang=${lang}`, `--accept-lang=${lang}`, `--window-size=${width},${height}`,
   ];
+  // Screen capture without a picker, of a generated picture (both flags).
+  if (cfg.fakeMedia) launch.args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
 }
 
 const browser = await puppeteer.launch(launch);
@@ -140,6 +142,12 @@ const ops = {
     return h.evaluate((e, n) => e.getAttribute(n), c.name);
   },
   eval: async (c) => page(c).evaluate(c.js),
+  // onNewDocument runs js in every document the page loads from now on,
+  // before the document's own scripts (a test's hooks).
+  onNewDocument: async (c) => {
+    await page(c).evaluateOnNewDocument(c.js);
+    return true;
+  },
   // until polls (also in a hidden tab, where animation frames stop) until
   // the expression js is truthy.
   until: async (c) => {
