@@ -20,9 +20,25 @@ type chain struct {
 // with video, and a Service for each, A sending and B viewing.
 func newChain(t testing.TB, ctx context.Context) *chain {
 	t.Helper()
+	skipWithoutChromium(t)
+	a, b := sessionPair(t, ctx)
+	return newChainOver(t, a, b)
+}
+
+// skipWithoutChromium skips t before anything is built for a browser
+// that is not there (browsertest.New would skip it later).
+func skipWithoutChromium(t testing.TB) {
+	t.Helper()
+	if browsertest.Path() == "" {
+		t.Skip("no Chromium installed (apt-get install chromium, or set DIREKT_CHROMIUM)")
+	}
+}
+
+// newChainOver is newChain over two connected sessions with video.
+func newChainOver(t testing.TB, a, b *session.Session) *chain {
+	t.Helper()
 	browser := browsertest.New(t, browsertest.Options{FakeMedia: true})
-	c := &chain{}
-	c.a, c.b = sessionPair(t, ctx)
+	c := &chain{a: a, b: b}
 	c.svcA = New(Config{Logger: testLogger()})
 	t.Cleanup(func() { _ = c.svcA.Close() })
 	c.svcB = New(Config{Logger: testLogger()})
