@@ -35,14 +35,6 @@ const (
 	gatherTimeout = 5 * time.Second
 )
 
-// Errors of Page.
-var (
-	// ErrTooLarge: the offer is over MaxSDP.
-	ErrTooLarge = errors.New("screen: offer too large")
-	// ErrOffer: the offer is not a usable SDP offer with one video m-line.
-	ErrOffer = errors.New("screen: bad offer")
-)
-
 // bridgeCodec is the bridge's one codec. No transport-cc: the page's
 // bandwidth estimate must come from our REMB.
 var bridgeCodec = webrtc.RTPCodecParameters{

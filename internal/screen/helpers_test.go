@@ -2,6 +2,7 @@ package screen
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -113,13 +114,24 @@ window.bridge = {
     this.pc = pc;
     let tr;
     if (share) {
-      if (!this.stream) this.stream = window.directkPattern.start(15).stream;
+      if (!this.stream) this.stream = window.direktPattern.capture({ fps: 15 });
       const track = this.stream.getVideoTracks()[0];
       track.contentHint = 'detail';
       tr = pc.addTransceiver(track, { direction: 'sendrecv' });
     } else {
       pc.addTransceiver('video', { direction: 'recvonly' });
-      pc.ontrack = (e) => window.directkPattern.watch(new MediaStream([e.track]));
+      pc.ontrack = (e) => {
+        let video = document.querySelector('video');
+        if (!video) {
+          video = document.createElement('video');
+          video.muted = true;
+          video.autoplay = true;
+          document.body.appendChild(video);
+          window.direktPattern.watch(video);
+        }
+        video.srcObject = new MediaStream([e.track]);
+        video.play().catch(() => {});
+      };
     }
     await pc.setLocalDescription(await pc.createOffer());
     await new Promise((resolve, reject) => {
@@ -215,17 +227,6 @@ func page(t testing.TB, svc *Service) string {
 	return srv.URL
 }
 
-// browserFlags give a headless Chromium media without a prompt, and keep
-// its background tabs' timers and rendering running.
-var browserFlags = []string{
-	"use-fake-ui-for-media-stream",
-	"use-fake-device-for-media-stream",
-	"autoplay-policy=no-user-gesture-required",
-	"disable-background-timer-throttling",
-	"disable-renderer-backgrounding",
-	"disable-backgrounding-occluded-windows",
-}
-
 // openTab opens url in a new tab of the browser of ctx.
 func openTab(t testing.TB, ctx context.Context, url string) context.Context {
 	t.Helper()
@@ -240,9 +241,30 @@ func run[T any](t testing.TB, tab context.Context, js string) T {
 	return browsertest.Do(t, tab, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
 }
 
-func results(t testing.TB, tab context.Context) browsertest.PatternResults {
+// summary is what direktPattern.summary returns.
+type summary struct {
+	Frames, Decoded, Bad, Count int
+	Median, P95, Max            float64
+	First                       float64
+	W, H                        int
+}
+
+// results summarises what the viewing tab decoded; latencies of the frames
+// shown since sinceMs (the page's Date.now()).
+func results(t testing.TB, tab context.Context) summary {
 	t.Helper()
-	return run[browsertest.PatternResults](t, tab, `window.directkPattern.results()`)
+	return resultsSince(t, tab, 0)
+}
+
+func resultsSince(t testing.TB, tab context.Context, sinceMs float64) summary {
+	t.Helper()
+	return run[summary](t, tab, fmt.Sprintf(`window.direktPattern.summary(%f)`, sinceMs))
+}
+
+// pageNow is the tab's Date.now().
+func pageNow(t testing.TB, tab context.Context) float64 {
+	t.Helper()
+	return run[float64](t, tab, `Date.now()`)
 }
 
 func stats(t testing.TB, tab context.Context) pageStats {

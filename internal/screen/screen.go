@@ -15,7 +15,6 @@ package screen
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"sync"
@@ -42,9 +41,6 @@ const (
 	rembMax     = 2_500_000
 	rembUnknown = 1_000_000
 )
-
-// ErrClosed is returned by Page after Close; it wraps net.ErrClosed.
-var ErrClosed = fmt.Errorf("screen: service closed: %w", net.ErrClosed)
 
 // Config configures a Service. Every field has a usable zero value.
 type Config struct {

@@ -116,11 +116,28 @@ func TestVideo(t *testing.T) {
 		t.Fatalf("Video() = %v, %v; want both", va, vb)
 	}
 	for _, s := range []*Session{a, b} {
+		// b's AddTrack took the transceiver the offer made: one each.
+		if n := len(s.pc.GetTransceivers()); n != 1 {
+			t.Errorf("peer %c has %d transceivers, want 1", s.role, n)
+		}
 		for _, tr := range s.pc.GetTransceivers() {
 			if d := tr.Direction(); d.String() != "sendrecv" {
 				t.Errorf("peer %c: transceiver %s is %s, want sendrecv", s.role, tr.Mid(), d)
 			}
 		}
+	}
+
+	// Nothing sent yet: ReadRTP ends with its context.
+	short, stopShort := context.WithTimeout(ctx, 50*time.Millisecond)
+	if _, err := va.ReadRTP(short); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("ReadRTP with nothing sent: %v, want context.DeadlineExceeded", err)
+	}
+	stopShort()
+	if err := va.RequestKeyframe(); err != nil {
+		t.Errorf("RequestKeyframe before anything was received: %v", err)
+	}
+	if r := va.TargetBitrate(); r != 0 {
+		t.Errorf("TargetBitrate before any feedback: %d, want 0", r)
 	}
 
 	// ~500 kbit/s each way: 1100-byte packets every 17 ms, for 4 s.
