@@ -40,6 +40,16 @@ const (
 	rembMin     = 150_000
 	rembMax     = 2_500_000
 	rembUnknown = 1_000_000
+	// The REMB also stays within rembHeadroom times the most the share
+	// sent in any rembInterval of the last rembWindow, and at least
+	// rembFloor: GCC's estimate keeps rising while a still screen sends
+	// little, and an encoder told so much would burst far past the line
+	// as soon as the screen gets busy (libwebrtc caps an application-
+	// limited sender likewise). A busy screen doubles its allowance every
+	// half second.
+	rembHeadroom = 2
+	rembFloor    = 500_000
+	rembWindow   = 5 * time.Second
 )
 
 // Config configures a Service. Every field has a usable zero value.
@@ -308,12 +318,20 @@ func (s *Service) rembLoop() {
 	defer s.wg.Done()
 	t := time.NewTicker(rembInterval)
 	defer t.Stop()
+	var (
+		sent     [int(rembWindow / rembInterval)]uint64 // bytes sent in each of the last intervals
+		i        int
+		lastSent = s.st.pageBytes.Load()
+	)
 	for {
 		select {
 		case <-t.C:
 		case <-s.ctx.Done():
 			return
 		}
+		now := s.st.pageBytes.Load()
+		sent[i%len(sent)], lastSent = now-lastSent, now
+		i++
 		s.mu.Lock()
 		b := s.br
 		s.mu.Unlock()
@@ -324,7 +342,7 @@ func (s *Service) rembLoop() {
 		if ssrc == 0 {
 			continue
 		}
-		rate := s.estimate()
+		rate := min(s.estimate(), sentCap(sent[:]))
 		remb := &rtcp.ReceiverEstimatedMaximumBitrate{SenderSSRC: b.ssrc, Bitrate: float32(rate), SSRCs: []uint32{ssrc}}
 		if err := b.pc.WriteRTCP([]rtcp.Packet{remb}); err != nil {
 			s.log.Debug("screen: REMB to the page", "err", err)
@@ -333,6 +351,17 @@ func (s *Service) rembLoop() {
 		s.st.remb.Store(int64(rate))
 		s.st.rembSent.Add(1)
 	}
+}
+
+// sentCap is the most the page may be told to send given what it sent in
+// the last intervals (bytes each): rembHeadroom times its busiest
+// interval's rate, at least rembFloor.
+func sentCap(sent []uint64) int {
+	peak := uint64(0)
+	for _, n := range sent {
+		peak = max(peak, n)
+	}
+	return max(int(peak*8*uint64(time.Second/rembInterval))*rembHeadroom, rembFloor)
 }
 
 // attachment reads one attached Video: the peer's packets and its keyframe
