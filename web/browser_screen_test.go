@@ -233,6 +233,22 @@ func TestScreenPanelInChromium(t *testing.T) {
 		t.Errorf("calls %s: the sender is emptied, then stopShare", calls())
 	}
 
+	// A share the consultation ended ends the capture too, without another
+	// stopShare.
+	own["state"] = "off"
+	render(screen)
+	do(t, ctx, chromedp.Click(`[data-testid="share-screen"]`))
+	until("share again", `window.harness.calls.filter(c => c[0] === "share").length === 2`)
+	until("capturing again", q("share-preview")+`.srcObject !== null`)
+	own["id"], own["state"] = "c2", "on"
+	render(screen)
+	own["state"] = "off"
+	render(screen)
+	until("capture ended by the consultation", q("share-preview")+`.srcObject === null && `+q("share-stop")+`.hidden`)
+	if n := eval(`String(window.harness.calls.filter(c => c[0] === "stopShare").length)`); n != "1" {
+		t.Errorf("%s stopShare calls, want 1 (only ours)", n)
+	}
+
 	// Nothing went wrong on the page: no exception, no CSP violation.
 	if got := eval(`JSON.stringify(window.harness.calls.filter(c => c[0] === "error" || c[0] === "csp"))`); got != "[]" {
 		t.Errorf("page errors: %s", got)

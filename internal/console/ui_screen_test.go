@@ -320,6 +320,23 @@ func TestUIScreenShare(t *testing.T) {
 	b.setState(func(st *State) { st.Screen.Own.State = "off" })
 	waitJS(t, ctx, "share-screen enabled again", `!document.querySelector('[data-testid="share-screen"]').disabled`)
 
+	// A share the Go peer ends (the client withdrew its consent) ends the
+	// capture too, without another stop.
+	within(t, ctx, "share again", chromedp.Click(css("share-screen")))
+	if c := b.waitCall(t, "Share"); c.Args[0] != "start" {
+		t.Errorf("start again: %v", c)
+	}
+	waitJS(t, ctx, "capturing again", `document.querySelector('[data-testid="share-preview"]').srcObject !== null`)
+	b.setState(func(st *State) {
+		st.Screen.Own = &ScreenShare{ID: "h5", State: "on", What: "screen", W: 800, H: 600, Started: started, Viewing: true}
+	})
+	within(t, ctx, "sharing again", chromedp.WaitVisible(css("share-pause")))
+	b.setState(func(st *State) { st.Screen.Own.State = "off"; st.Screen.CanShare = false })
+	waitJS(t, ctx, "capture ended by the Go peer", `document.querySelector('[data-testid="share-preview"]').srcObject === null && document.querySelector('[data-testid="share-stop"]').hidden`)
+	if c := b.Calls(); c[len(c)-1].Method == "Share" && c[len(c)-1].Args[0] == "stop" {
+		t.Errorf("the page stopped a share that had ended: %v", c[len(c)-1])
+	}
+
 	// The end of the consultation closes the bridge.
 	b.setState(func(st *State) { st.Phase = "ended"; st.Screen = nil })
 	within(t, ctx, "panel gone", chromedp.WaitNotVisible(css("screen-panel")))

@@ -35,6 +35,7 @@ export class ScreenView {
   #onerror;
   #s = null; // the last consultation state's screen
   #capture = null; // the track we share
+  #captureID = null; // the id of the share the capture runs as
   #starting = false;
   #fit = true;
   #unobserve = null;
@@ -122,6 +123,12 @@ export class ScreenView {
     if (!screen) {
       if (this.#capture) this.#endCapture();
       return;
+    }
+    // A share that ended without us (the consultation stopped it) ends
+    // the capture too.
+    if (this.#capture && screen.own && !this.#starting) {
+      if (screen.own.state !== 'off') this.#captureID = screen.own.id;
+      else if (screen.own.id === this.#captureID) this.#endCapture();
     }
     const own = screen.own && screen.own.state !== 'off' ? screen.own : null;
     const peer = screen.peer && screen.peer.state !== 'off' ? screen.peer : null;
@@ -226,7 +233,8 @@ export class ScreenView {
       $('share-preview').srcObject = new MediaStream([track]);
       await this.#session.setShareTrack(track);
       const s = track.getSettings?.() ?? {};
-      await this.#c.share(surfaceKind(s.displaySurface), pixels(s.width), pixels(s.height));
+      const id = await this.#c.share(surfaceKind(s.displaySurface), pixels(s.width), pixels(s.height));
+      if (typeof id === 'string' && this.#capture === track) this.#captureID = id;
     } catch (e) {
       // Cancelling the browser's picker is no error.
       if (e?.name !== 'NotAllowedError' && e?.name !== 'AbortError') this.#onerror(e);
@@ -254,6 +262,7 @@ export class ScreenView {
   #endCapture() {
     const track = this.#capture;
     this.#capture = null;
+    this.#captureID = null;
     track?.stop();
     $('share-preview').srcObject = null;
     if (this.#session.shareTrack) this.#session.setShareTrack(null).catch(() => {});

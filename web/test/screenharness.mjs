@@ -19,10 +19,11 @@ const session = {
     return true;
   },
 };
+let shares = 0;
 const consultation = {
   share: (what, w, h) => {
     calls.push(['share', what, w, h]);
-    return 'c1';
+    return `c${++shares}`;
   },
   pauseShare: (paused) => calls.push(['pauseShare', paused]),
   stopShare: () => calls.push(['stopShare']),

@@ -112,6 +112,7 @@ export class Screen {
   #rebuildTimer = 0;
   #failures = 0; // bridges that failed since one was up
   #capture = null; // the MediaStreamTrack we share
+  #captureID = null; // the id of the share the capture runs as, once the state shows it
   #starting = false;
   #fit = true;
   #big = false;
@@ -169,6 +170,12 @@ export class Screen {
     else this.#closeBridge();
     if (!live && this.#capture) this.#endCapture();
 
+    // A share that ended without us (the client withdrew its consent, the
+    // Go peer stopped it) ends the capture too.
+    if (this.#capture && sc?.own && !this.#starting) {
+      if (sc.own.state !== 'off') this.#captureID = sc.own.id;
+      else if (sc.own.id === this.#captureID) this.#endCapture();
+    }
     const own = sc?.own && sc.own.state !== 'off' ? sc.own : null;
     const peer = sc?.peer && sc.peer.state !== 'off' ? sc.peer : null;
     panel.dataset.own = own ? own.state : 'none';
@@ -386,7 +393,9 @@ export class Screen {
       this.#ensureBridge();
       const b = this.#bridge;
       if (b) {
-        await b.ready;
+        // A bridge that fails meanwhile is built again and takes the
+        // capture then.
+        await b.ready.catch(() => {});
         if (this.#bridge === b) {
           await b.tx.sender.replaceTrack(track);
           await tuneSender(b.tx.sender);
@@ -422,6 +431,7 @@ export class Screen {
   #endCapture() {
     const track = this.#capture;
     this.#capture = null;
+    this.#captureID = null;
     this.#mark = null;
     track?.stop();
     $('share-preview').srcObject = null;
