@@ -170,7 +170,7 @@ func TestScreenPanelInChromium(t *testing.T) {
 	}
 	do(t, ctx, chromedp.Click(`[data-testid="screen-fit"]`))
 	until("fit", q("screen-box")+`.dataset.fit === "fit"`)
-	check("phone, fit", "letterbox")
+	check("phone, fit", "exact")
 	if eval(`String(`+q("screen")+`.getBoundingClientRect().width <= 390)`) != "true" {
 		t.Error("phone, fit: wider than the window")
 	}

@@ -139,15 +139,15 @@ export class Screen {
       if (peer) this.#post('/api/screen/view', { on: !peer.viewing });
     });
     const video = $('screen');
-    for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#placePointer());
+    for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#layout());
     for (const ev of ['loadedmetadata', 'resize']) $('share-preview').addEventListener(ev, () => this.#placeMark());
     if (globalThis.ResizeObserver) {
       new ResizeObserver(() => {
-        this.#placePointer();
+        this.#layout();
         this.#placeMark();
       }).observe(video);
     } else {
-      window.addEventListener('resize', () => this.#placePointer());
+      window.addEventListener('resize', () => this.#layout());
     }
   }
 
@@ -216,25 +216,38 @@ export class Screen {
     $('screen-box').dataset.fit = this.#fit ? 'fit' : '1:1';
     $('screen-paused').hidden = peer?.state !== 'paused';
     $('screen-notviewing').hidden = !peer || peer.viewing;
-    this.#sizeVideo(peer);
-    this.#placePointer();
+    this.#layout();
     this.#placeMark();
   }
 
-  // sizeVideo gives the peer's video its size: the box's width and at
-  // most 70 % of the window's height to fit (letterboxed), or one
-  // picture pixel per device pixel for 1:1 (the box scrolls).
+  // sizeVideo gives the peer's video its size. To fit, it is as wide as
+  // the panel and as high as the picture's aspect makes it, at most 70 %
+  // of the window's height (then letterboxed at the sides); 1:1, one
+  // picture pixel per device pixel, the box scrolling.
   #sizeVideo(peer) {
     const v = $('screen');
+    const [w, h] = pictureSize(v, peer);
+    const set = (k, val) => {
+      if (v.style[k] !== val) v.style[k] = val;
+    };
     if (this.#fit || !peer) {
-      v.style.width = '';
-      v.style.height = '';
+      set('width', '');
+      set('height', '');
+      set('aspectRatio', w > 0 && h > 0 ? `${w} / ${h}` : '');
       return;
     }
-    const [w, h] = pictureSize(v, peer);
     const dpr = window.devicePixelRatio || 1;
-    v.style.width = w > 0 ? `${w / dpr}px` : '';
-    v.style.height = h > 0 ? `${h / dpr}px` : '';
+    set('aspectRatio', '');
+    set('width', w > 0 ? `${w / dpr}px` : '');
+    set('height', h > 0 ? `${h / dpr}px` : '');
+  }
+
+  // layout sizes the peer's video and places its pointer, after a change
+  // of the state, the picture or the window.
+  #layout() {
+    const peer = this.#st?.screen?.peer;
+    this.#sizeVideo(peer && peer.state !== 'off' ? peer : null);
+    this.#placePointer();
   }
 
   // placePointer puts the peer's pointer at its fraction of the picture as
