@@ -10,9 +10,47 @@ import (
 	"testing"
 	"time"
 
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
 )
+
+// mediaSpy runs before the console's own scripts (the CSP does not apply
+// to it) and records what the page asks of the browser's media APIs:
+// getDisplayMedia's constraints, the captured track, the codec order and
+// the sender's parameters.
+const mediaSpy = `(() => {
+	const spy = window.__spy = { gdm: [], params: [], codecs: [], track: null };
+	const gdm = MediaDevices.prototype.getDisplayMedia;
+	MediaDevices.prototype.getDisplayMedia = async function (c) {
+		spy.gdm.push(JSON.stringify(c));
+		const s = await gdm.call(this, c);
+		spy.track = s.getVideoTracks()[0];
+		return s;
+	};
+	const sp = RTCRtpSender.prototype.setParameters;
+	RTCRtpSender.prototype.setParameters = function (p) {
+		spy.params.push(JSON.stringify({ deg: p.degradationPreference, fps: p.encodings.map((e) => e.maxFramerate) }));
+		return sp.apply(this, arguments);
+	};
+	const cp = RTCRtpTransceiver.prototype.setCodecPreferences;
+	RTCRtpTransceiver.prototype.setCodecPreferences = function (codecs) {
+		spy.codecs.push(codecs[0] && codecs[0].mimeType);
+		return cp.apply(this, arguments);
+	};
+})()`
+
+// spyOnMedia installs mediaSpy in the tab for every page it loads.
+func spyOnMedia(t *testing.T, ctx context.Context) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := cdp.Call(ctx, tg, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: mediaSpy})
+		return err
+	})); err != nil {
+		t.Fatalf("install the media spy: %v", err)
+	}
+}
 
 // echoBridge answers the console page's bridge offers with a pion
 // PeerConnection that sends the page's own share back to it: a stand-in
@@ -159,6 +197,7 @@ func TestUIScreenShare(t *testing.T) {
 		chromedp.WindowSize(1280, 900),
 	)
 	errs := pageErrors(t, ctx)
+	spyOnMedia(t, ctx)
 	b := newTestBackend(screenState())
 	echo := newEchoBridge(t)
 	b.setAnswer(echo.answer)
@@ -191,6 +230,13 @@ func TestUIScreenShare(t *testing.T) {
 		t.Errorf("start: %v", c)
 	}
 	waitJS(t, ctx, "preview plays", `document.querySelector('[data-testid="share-preview"]').videoWidth === 800`)
+	// What the page asked of the browser (docs/screen.md): at most 15
+	// frames a second, no audio, text-friendly, VP8 first, and the
+	// resolution kept under pressure.
+	if got := evalString(t, ctx, `JSON.stringify([__spy.gdm, __spy.track && __spy.track.contentHint, __spy.codecs])`); got != `[["{\"video\":{\"frameRate\":{\"max\":15}},\"audio\":false}"],"detail",["video/VP8"]]` {
+		t.Errorf("getDisplayMedia, contentHint, codec order: %s", got)
+	}
+	waitJS(t, ctx, "sender tuned", `__spy.params.includes(JSON.stringify({ deg: 'maintain-resolution', fps: [15] }))`)
 	if n := len(echo.Offers()); n != 1 {
 		t.Errorf("%d bridge offers: sharing must reuse the bridge", n)
 	}
