@@ -138,6 +138,9 @@ export class Screen {
       const peer = this.#st?.screen?.peer;
       if (peer) this.#post('/api/screen/view', { on: !peer.viewing });
     });
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) this.#rebuild();
+    });
     const video = $('screen');
     for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#layout());
     for (const ev of ['loadedmetadata', 'resize']) $('share-preview').addEventListener(ev, () => this.#placeMark());
@@ -166,7 +169,7 @@ export class Screen {
     const live = st.phase === 'connected' && Boolean(sc);
     const panel = $('screen-panel');
     panel.hidden = !live;
-    if (live) this.#ensureBridge();
+    if (live) this.#rebuild();
     else this.#closeBridge();
     if (!live && this.#capture) this.#endCapture();
 
@@ -307,12 +310,6 @@ export class Screen {
     this.#post('/api/screen/pointer', { hide: true }).catch(() => {});
   }
 
-  // ensureBridge opens the bridge unless one is up or coming.
-  #ensureBridge() {
-    if (this.#bridge || this.#rebuildTimer) return;
-    this.#openBridge();
-  }
-
   #openBridge() {
     this.#rebuildTimer = 0;
     const gen = ++this.#gen;
@@ -368,9 +365,20 @@ export class Screen {
     clearTimeout(this.#rebuildTimer);
     this.#rebuildTimer = setTimeout(() => {
       this.#rebuildTimer = 0;
-      const st = this.#st;
-      if (st?.phase === 'connected' && st.screen) this.#openBridge();
+      this.#rebuild();
     }, wait);
+  }
+
+  // rebuild opens a bridge unless one is up or coming, or none is wanted.
+  // A new offer replaces the bridge of any other console tab, so a hidden
+  // tab waits until it is shown, unless it captures (the adviser looks at
+  // the window it shares): two open tabs would otherwise take the bridge
+  // from each other.
+  #rebuild() {
+    const st = this.#st;
+    if (this.#bridge || this.#rebuildTimer || st?.phase !== 'connected' || !st.screen) return;
+    if (document.hidden && !this.#capture) return;
+    this.#openBridge();
   }
 
   #closeBridge() {
@@ -403,7 +411,7 @@ export class Screen {
         if (this.#capture === track) this.stop();
       });
       $('share-preview').srcObject = new MediaStream([track]);
-      this.#ensureBridge();
+      this.#rebuild();
       const b = this.#bridge;
       if (b) {
         // A bridge that fails meanwhile is built again and takes the
