@@ -70,15 +70,20 @@ function preferVP8(tx) {
 
 /** tuneSender keeps a share at 15 frames a second and lets its resolution stay. */
 async function tuneSender(sender) {
-  try {
-    const p = sender.getParameters();
-    if (!p.encodings || p.encodings.length === 0) return;
-    for (const e of p.encodings) e.maxFramerate = FRAME_RATE;
-    p.degradationPreference = 'maintain-resolution';
-    await sender.setParameters(p);
-  } catch {
-    // not negotiated yet, or the browser lacks a knob: the track's
-    // constraints still cap the frame rate
+  // A browser that refuses degradationPreference may still take the
+  // frame rate: try again without it. Not negotiated yet, or no knobs at
+  // all: the track's constraints still cap the frame rate.
+  for (const keep of [true, false]) {
+    try {
+      const p = sender.getParameters();
+      if (!p.encodings || p.encodings.length === 0) return;
+      for (const e of p.encodings) e.maxFramerate = FRAME_RATE;
+      if (keep) p.degradationPreference = 'maintain-resolution';
+      await sender.setParameters(p);
+      return;
+    } catch {
+      // next
+    }
   }
 }
 
