@@ -19,21 +19,28 @@ import (
 	"github.com/direkt/direkt/web"
 )
 
+// bundle builds a test page's script with esbuild.
+func bundle(t *testing.T, entry string) []byte {
+	t.Helper()
+	node := needNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	build := `import { build } from 'esbuild';
+const r = await build({ entryPoints: [process.argv[1]], bundle: true, format: 'iife', target: 'es2020', write: false, logLevel: 'warning' });
+process.stdout.write(r.outputFiles[0].contents);`
+	js, err := exec.CommandContext(ctx, node, "--input-type=module", "-e", build, entry).Output()
+	if err != nil {
+		t.Fatalf("bundle %s: %v", entry, err)
+	}
+	return js
+}
+
 // screenHarness serves the join page's screen panel alone (its HTML cut
 // from src/join.html, src/join.css, and test/screenharness.mjs bundled by
 // esbuild) under the join page's own security headers.
 func screenHarness(t *testing.T) string {
 	t.Helper()
-	node := needNode(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	const build = `import { build } from 'esbuild';
-const r = await build({ entryPoints: ['test/screenharness.mjs'], bundle: true, format: 'iife', target: 'es2020', write: false, logLevel: 'warning' });
-process.stdout.write(r.outputFiles[0].contents);`
-	js, err := exec.CommandContext(ctx, node, "--input-type=module", "-e", build).Output()
-	if err != nil {
-		t.Fatalf("bundle the harness: %v", err)
-	}
+	js := bundle(t, "test/screenharness.mjs")
 	html, err := os.ReadFile("src/join.html")
 	if err != nil {
 		t.Fatal(err)
@@ -252,5 +259,68 @@ func TestScreenPanelInChromium(t *testing.T) {
 	// Nothing went wrong on the page: no exception, no CSP violation.
 	if got := eval(`JSON.stringify(window.harness.calls.filter(c => c[0] === "error" || c[0] === "csp"))`); got != "[]" {
 		t.Errorf("page errors: %s", got)
+	}
+}
+
+// TestSessionVideoInChromium runs rtc.js in Chromium against a stand-in
+// host in the same page: an offer with a video section is answered
+// sendrecv, its picture reaches session.onvideo, and a track given to
+// setShareTrack reaches the host on the same transceiver, at most 15
+// frames a second with its resolution kept; an offer without one leaves
+// the session as before.
+func TestSessionVideoInChromium(t *testing.T) {
+	js := bundle(t, "test/rtcharness.mjs")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><script src="/h.js"></script></head><body></body></html>`))
+		case "/h.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Write(js)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	defer srv.Close()
+	ctx := browsertest.New(t, browsertest.Options{})
+	eval := func(js string) string {
+		t.Helper()
+		return do(t, ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	}
+	until := func(what, js string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for eval(`String(Boolean(`+js+`))`) != "true" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never true: %s (error %s)", what, js, eval(`String(window.rtcError)`))
+			}
+			time.Sleep(50 * time.Millisecond) // polling the page
+		}
+	}
+
+	do(t, ctx, chromedp.Navigate(srv.URL))
+	eval(`(window.runRTC({ video: true }), "")`)
+	until("connected with video", `window.rtcResult || window.rtcError`)
+	if e := eval(`String(window.rtcError ?? "")`); e != "" {
+		t.Fatalf("harness: %s", e)
+	}
+	if got := eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, rtcResult.params])`); got != `["sendrecv",true,1,{"fps":[15],"deg":"maintain-resolution"}]` {
+		t.Errorf("answer's video direction, canShare, tracks shown, sender: %s", got)
+	}
+	// The stand-in host's encoder starts small on a new connection and
+	// grows; ours keeps its resolution (maintain-resolution), so the host
+	// sees our picture at its size at once.
+	until("the host's picture shown", `/^[1-9][0-9]*x[1-9]/.test(rtcResult.shown())`)
+	until("our share at the host", `rtcResult.back() === "640x360"`)
+	if got := eval(`rtcResult.stop().then(String)`); got != "true" {
+		t.Errorf("stop sharing: %s", got)
+	}
+
+	do(t, ctx, chromedp.Navigate(srv.URL))
+	eval(`(window.runRTC({ video: false }), "")`)
+	until("connected without video", `window.rtcResult || window.rtcError`)
+	if got := eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, String(window.rtcError ?? "")])`); got != `["no video",false,0,""]` {
+		t.Errorf("without video: %s", got)
 	}
 }
