@@ -262,13 +262,9 @@ func TestScreenPanelInChromium(t *testing.T) {
 	}
 }
 
-// TestSessionVideoInChromium runs rtc.js in Chromium against a stand-in
-// host in the same page: an offer with a video section is answered
-// sendrecv, its picture reaches session.onvideo, and a track given to
-// setShareTrack reaches the host on the same transceiver, at most 15
-// frames a second with its resolution kept; an offer without one leaves
-// the session as before.
-func TestSessionVideoInChromium(t *testing.T) {
+// sessionVideoPage serves test/rtcharness.mjs in an empty page.
+func sessionVideoPage(t *testing.T) string {
+	t.Helper()
 	js := bundle(t, "test/rtcharness.mjs")
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
@@ -282,7 +278,18 @@ func TestSessionVideoInChromium(t *testing.T) {
 			http.NotFound(w, r)
 		}
 	}))
-	defer srv.Close()
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSessionVideoInChromium runs rtc.js in Chromium against a stand-in
+// host in the same page: an offer with a video section is answered
+// sendrecv, its picture reaches session.onvideo, and a track given to
+// setShareTrack reaches the host on the same transceiver, at most 15
+// frames a second with its resolution kept; an offer without one leaves
+// the session as before.
+func TestSessionVideoInChromium(t *testing.T) {
+	url := sessionVideoPage(t)
 	ctx := browsertest.New(t, browsertest.Options{})
 	eval := func(js string) string {
 		t.Helper()
@@ -299,7 +306,7 @@ func TestSessionVideoInChromium(t *testing.T) {
 		}
 	}
 
-	do(t, ctx, chromedp.Navigate(srv.URL))
+	do(t, ctx, chromedp.Navigate(url))
 	eval(`(window.runRTC({ video: true }), "")`)
 	until("connected with video", `window.rtcResult || window.rtcError`)
 	if e := eval(`String(window.rtcError ?? "")`); e != "" {
@@ -317,10 +324,41 @@ func TestSessionVideoInChromium(t *testing.T) {
 		t.Errorf("stop sharing: %s", got)
 	}
 
-	do(t, ctx, chromedp.Navigate(srv.URL))
+	do(t, ctx, chromedp.Navigate(url))
 	eval(`(window.runRTC({ video: false }), "")`)
 	until("connected without video", `window.rtcResult || window.rtcError`)
 	if got := eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, String(window.rtcError ?? "")])`); got != `["no video",false,0,""]` {
+		t.Errorf("without video: %s", got)
+	}
+}
+
+// TestSessionVideoInFirefox runs the same page in Firefox (puppeteer-core,
+// WebDriver BiDi).
+func TestSessionVideoInFirefox(t *testing.T) {
+	url := sessionVideoPage(t)
+	b := browsertest.Launch(t, browsertest.Firefox, browsertest.Options{})
+	t.Logf("browser %s", b.Version())
+	g := b.Page()
+	var got string
+	g.Goto(url)
+	g.Eval(`(window.runRTC({ video: true }), "")`, &got)
+	g.Until(`window.rtcResult || window.rtcError`)
+	if g.Eval(`String(window.rtcError ?? "")`, &got); got != "" {
+		t.Fatalf("harness: %s", got)
+	}
+	if g.Eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, rtcResult.params])`, &got); got != `["sendrecv",true,1,{"fps":[15],"deg":"maintain-resolution"}]` {
+		t.Errorf("answer's video direction, canShare, tracks shown, sender: %s", got)
+	}
+	g.Until(`/^[1-9][0-9]*x[1-9]/.test(rtcResult.shown())`)
+	g.Until(`rtcResult.back() === "640x360"`)
+	if g.Eval(`rtcResult.stop().then(String)`, &got); got != "true" {
+		t.Errorf("stop sharing: %s", got)
+	}
+
+	g.Goto(url)
+	g.Eval(`(window.runRTC({ video: false }), "")`, &got)
+	g.Until(`window.rtcResult || window.rtcError`)
+	if g.Eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, String(window.rtcError ?? "")])`, &got); got != `["no video",false,0,""]` {
 		t.Errorf("without video: %s", got)
 	}
 }
