@@ -14,6 +14,8 @@ import (
 	"github.com/chromedp/cdproto/page"
 	"github.com/chromedp/chromedp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/direkt/direkt/internal/browsertest"
 )
 
 // mediaSpy runs before the console's own scripts (the CSP does not apply
@@ -451,4 +453,31 @@ func TestUIScreenClient(t *testing.T) {
 			t.Errorf("page error: %s", e)
 		}
 	}
+}
+
+// TestUIScreenBridgeInFirefox opens the console in Firefox
+// (puppeteer-core): its bridge offer has the video section, and the bridge
+// comes up against the stand-in Go peer although Firefox leaves loopback
+// candidates out (the peer's LAN address serves). Sharing is not driven
+// here: the driver sets up no fake screen capture for Firefox. Skipped
+// without Firefox or node.
+func TestUIScreenBridgeInFirefox(t *testing.T) {
+	if testing.Short() {
+		t.Skip("starts Firefox")
+	}
+	b := newTestBackend(screenState())
+	echo := newEchoBridge(t)
+	b.setAnswer(echo.answer)
+	s := startServer(t, b)
+	ff := browsertest.Launch(t, browsertest.Firefox, browsertest.Options{})
+	g := ff.Page()
+	g.Goto(s.URL())
+	g.Wait(`[data-testid="screen-panel"]:not([hidden])`)
+	offer := b.waitCall(t, "ScreenRTC").Args[0].(string)
+	if !strings.Contains(offer, "m=video ") || !strings.Contains(offer, "a=sendrecv") || !strings.Contains(offer, "VP8/90000") {
+		t.Errorf("Firefox's bridge offer:\n%s", offer)
+	}
+	g.Until(`document.querySelector('[data-testid="screen-panel"]').dataset.bridge === "up"`)
+	b.setState(func(st *State) { st.Screen.CanShare = true })
+	g.Until(`!document.querySelector('[data-testid="share-screen"]').disabled`)
 }
