@@ -153,6 +153,8 @@ export class ScreenView {
     viewing.textContent = own ? (own.viewing ? t.screenViewing : t.screenNotViewingPeer) : '';
     $('share-own').hidden = !this.#capture;
     $('screen-own').hidden = start.hidden && !sharing;
+    // A phone that cannot share shows the panel only for the adviser's share.
+    panel.hidden = !peer && start.hidden && !sharing;
     // Paused: nothing goes out; the capture stays for the resume.
     if (this.#capture) {
       const want = paused ? null : this.#capture;

@@ -112,8 +112,7 @@ export class Screen {
   #api;
   #showError;
   #st = null; // the last State
-  #bridge = null; // {pc, tx, gen, state, ready}
-  #gen = 0;
+  #bridge = null; // {pc, tx, state, ready}
   #rebuildTimer = 0;
   #failures = 0; // bridges that failed since one was up
   #capture = null; // the MediaStreamTrack we share
@@ -317,11 +316,10 @@ export class Screen {
 
   #openBridge() {
     this.#rebuildTimer = 0;
-    const gen = ++this.#gen;
     const pc = new RTCPeerConnection({ iceServers: [] });
     const tx = pc.addTransceiver('video', { direction: 'sendrecv' });
     preferVP8(tx);
-    const b = { pc, tx, gen, state: 'connecting', ready: null };
+    const b = { pc, tx, state: 'connecting', ready: null };
     this.#bridge = b;
     const video = $('screen');
     video.srcObject = new MediaStream([tx.receiver.track]);
