@@ -256,6 +256,18 @@ func TestScreenPanelInChromium(t *testing.T) {
 		t.Errorf("%s stopShare calls, want 1 (only ours)", n)
 	}
 
+	// The user stops the share with the browser's own control: the track
+	// ends (dispatched here; there is no way to press the browser's bar).
+	own["state"] = "off"
+	render(screen)
+	do(t, ctx, chromedp.Click(`[data-testid="share-screen"]`))
+	until("share a third time", `window.harness.calls.filter(c => c[0] === "share").length === 3`)
+	until("capturing a third time", q("share-preview")+`.srcObject !== null`)
+	own["id"], own["state"] = "c3", "on"
+	render(screen)
+	eval(`(` + q("share-preview") + `.srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended')), "")`)
+	until("stopped by the browser", `window.harness.calls.filter(c => c[0] === "stopShare").length === 2 && `+q("share-preview")+`.srcObject === null`)
+
 	// Nothing went wrong on the page: no exception, no CSP violation.
 	if got := eval(`JSON.stringify(window.harness.calls.filter(c => c[0] === "error" || c[0] === "csp"))`); got != "[]" {
 		t.Errorf("page errors: %s", got)

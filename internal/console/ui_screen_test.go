@@ -385,6 +385,26 @@ func TestUIScreenShare(t *testing.T) {
 		t.Errorf("the page stopped a share that had ended: %v", c[len(c)-1])
 	}
 
+	// The user stops the share with the browser's own control: the track
+	// ends (dispatched here; Chromium has no way to press its bar), and the
+	// page stops the share.
+	b.setState(func(st *State) { st.Screen.CanShare = true })
+	waitJS(t, ctx, "share-screen enabled once more", `!document.querySelector('[data-testid="share-screen"]').disabled`)
+	within(t, ctx, "share a third time", chromedp.Click(css("share-screen")))
+	if c := b.waitCall(t, "Share"); c.Args[0] != "start" {
+		t.Errorf("start: %v", c)
+	}
+	b.setState(func(st *State) {
+		st.Screen.Own = &ScreenShare{ID: "h6", State: "on", What: "screen", W: 800, H: 600, Started: started, Viewing: true}
+	})
+	within(t, ctx, "sharing a third time", chromedp.WaitVisible(css("share-pause")))
+	evalString(t, ctx, `(__spy.track.dispatchEvent(new Event('ended')), '')`)
+	if c := b.waitCall(t, "Share"); c.Args[0] != "stop" {
+		t.Errorf("after the track ended: %v, want stop", c)
+	}
+	waitJS(t, ctx, "capture ended by the browser", `document.querySelector('[data-testid="share-preview"]').srcObject === null && __spy.track.readyState === 'ended'`)
+	b.setState(func(st *State) { st.Screen.Own.State = "off" })
+
 	// The end of the consultation closes the bridge.
 	b.setState(func(st *State) { st.Phase = "ended"; st.Screen = nil })
 	within(t, ctx, "panel gone", chromedp.WaitNotVisible(css("screen-panel")))
