@@ -175,6 +175,15 @@ func TestScreenPanelInChromium(t *testing.T) {
 	if eval(`String(`+q("screen-box")+`.scrollWidth > `+q("screen-box")+`.clientWidth)`) != "true" {
 		t.Error("phone, 1:1: the picture does not scroll")
 	}
+	// A phone of three device pixels per CSS pixel: one picture pixel per
+	// device pixel.
+	do(t, ctx, chromedp.EmulateViewport(390, 800, chromedp.EmulateScale(3)))
+	// A real browser reports the change (resize, or the resolution media
+	// query); the emulation reports neither, so say it here.
+	eval(`(window.dispatchEvent(new Event("resize")), "")`)
+	until("1:1 at devicePixelRatio 3", `(() => { const b = `+q("screen")+`.getBoundingClientRect(); return devicePixelRatio === 3 && Math.abs(b.width - 800 / 3) < 0.5 && Math.abs(b.height - 150) < 0.5 })()`)
+	check("phone at 3×, 1:1", "exact")
+	do(t, ctx, chromedp.EmulateViewport(390, 800))
 	do(t, ctx, chromedp.Click(`[data-testid="screen-fit"]`))
 	until("fit", q("screen-box")+`.dataset.fit === "fit"`)
 	check("phone, fit", "exact")

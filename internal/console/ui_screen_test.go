@@ -329,6 +329,15 @@ func TestUIScreenShare(t *testing.T) {
 	if !evalBool(t, ctx, `(() => { const b = document.querySelector('[data-testid="screen-box"]'); return b.scrollWidth > b.clientWidth })()`) {
 		t.Error("narrow window, 1:1: the picture does not scroll")
 	}
+	// 1:1 on a screen of two device pixels per CSS pixel: half the CSS
+	// size, one picture pixel per device pixel.
+	within(t, ctx, "hidpi", chromedp.EmulateViewport(420, 800, chromedp.EmulateScale(2)))
+	// A real browser reports the change (resize, or the resolution media
+	// query); the emulation need not, so say it here.
+	evalString(t, ctx, `(window.dispatchEvent(new Event("resize")), "")`)
+	waitJS(t, ctx, "1:1 at devicePixelRatio 2", `(() => { const b = document.querySelector('[data-testid="screen"]').getBoundingClientRect(); return devicePixelRatio === 2 && b.width === 400 && b.height === 225 })()`)
+	check("hidpi, 1:1")
+	within(t, ctx, "back to 1", chromedp.EmulateViewport(420, 800))
 	within(t, ctx, "fit again", chromedp.Click(css("screen-fit")), chromedp.WaitReady(chromedp.CSS(`[data-testid="screen-box"][data-fit="fit"]`)))
 	check("narrow window, fit")
 	if got := letterbox(); got != "exact" {
@@ -438,6 +447,7 @@ func TestUIScreenClient(t *testing.T) {
 	st.Role, st.Self.Role = "client", "client"
 	st.Peer = &Participant{Name: "Beraterin Koch", Role: "host", Fingerprint: "SHA256:xyz"}
 	st.Screen.Bitrate = 2_000_000
+	st.Lang = "de"
 	b := newTestBackend(st)
 	echo := newEchoBridge(t)
 	var mu sync.Mutex
@@ -457,6 +467,9 @@ func TestUIScreenClient(t *testing.T) {
 	waitJS(t, ctx, "share-screen enabled", `!document.querySelector('[data-testid="share-screen"]').disabled`)
 	if evalBool(t, ctx, `document.querySelector('[data-testid="screen-bitrate"]').offsetParent !== null`) {
 		t.Error("the client sees the bitrate")
+	}
+	if got := evalString(t, ctx, `document.querySelector('[data-testid="share-screen"]').textContent + ' | ' + document.querySelector('[data-testid="screen-panel"] h2').textContent`); got != "Meinen Bildschirm zeigen | Bildschirm" {
+		t.Errorf("German: %q", got)
 	}
 	b.waitCall(t, "ScreenRTC")
 	t0 := time.Now()

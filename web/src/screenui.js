@@ -78,14 +78,28 @@ export class ScreenView {
     const video = $('screen-video');
     video.addEventListener('loadedmetadata', place);
     video.addEventListener('resize', place);
+    // A new size of the video only moves the pointer: sizing it here again
+    // would loop.
     let ro = null;
     if (typeof ResizeObserver !== 'undefined') {
-      ro = new ResizeObserver(place);
+      ro = new ResizeObserver(() => this.#placePointer());
       ro.observe(video);
-    } else {
-      window.addEventListener('resize', place);
     }
+    window.addEventListener('resize', place);
+    // 1:1 is one picture pixel per device pixel: lay out again when the
+    // ratio changes (zoom, another screen).
+    let mq = null;
+    const ratio = () => {
+      place();
+      watch();
+    };
+    const watch = () => {
+      mq = window.matchMedia?.(`(resolution: ${window.devicePixelRatio || 1}dppx)`) ?? null;
+      mq?.addEventListener?.('change', ratio, { once: true });
+    };
+    watch();
     this.#unobserve = () => {
+      mq?.removeEventListener?.('change', ratio);
       for (const off of offs) off();
       video.removeEventListener('loadedmetadata', place);
       video.removeEventListener('resize', place);

@@ -148,14 +148,33 @@ export class Screen {
     const video = $('screen');
     for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#layout());
     for (const ev of ['loadedmetadata', 'resize']) $('share-preview').addEventListener(ev, () => this.#placeMark());
+    // A new size of the video only moves the pointers: sizing it there
+    // again would loop.
     if (globalThis.ResizeObserver) {
       new ResizeObserver(() => {
-        this.#layout();
+        this.#placePointer();
         this.#placeMark();
       }).observe(video);
-    } else {
-      window.addEventListener('resize', () => this.#layout());
     }
+    window.addEventListener('resize', () => {
+      this.#layout();
+      this.#placeMark();
+    });
+    this.#watchPixelRatio();
+  }
+
+  // watchPixelRatio lays out again when the device pixel ratio changes
+  // (zoom, another screen): 1:1 is one picture pixel per device pixel.
+  #watchPixelRatio() {
+    const mq = window.matchMedia?.(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    mq?.addEventListener?.(
+      'change',
+      () => {
+        this.#layout();
+        this.#watchPixelRatio();
+      },
+      { once: true },
+    );
   }
 
   #post(path, body) {
