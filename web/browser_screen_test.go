@@ -19,21 +19,28 @@ import (
 	"github.com/direkt/direkt/web"
 )
 
+// bundle builds a test page's script with esbuild.
+func bundle(t *testing.T, entry string) []byte {
+	t.Helper()
+	node := needNode(t)
+	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
+	defer cancel()
+	build := `import { build } from 'esbuild';
+const r = await build({ entryPoints: [process.argv[1]], bundle: true, format: 'iife', target: 'es2020', write: false, logLevel: 'warning' });
+process.stdout.write(r.outputFiles[0].contents);`
+	js, err := exec.CommandContext(ctx, node, "--input-type=module", "-e", build, entry).Output()
+	if err != nil {
+		t.Fatalf("bundle %s: %v", entry, err)
+	}
+	return js
+}
+
 // screenHarness serves the join page's screen panel alone (its HTML cut
 // from src/join.html, src/join.css, and test/screenharness.mjs bundled by
 // esbuild) under the join page's own security headers.
 func screenHarness(t *testing.T) string {
 	t.Helper()
-	node := needNode(t)
-	ctx, cancel := context.WithTimeout(t.Context(), time.Minute)
-	defer cancel()
-	const build = `import { build } from 'esbuild';
-const r = await build({ entryPoints: ['test/screenharness.mjs'], bundle: true, format: 'iife', target: 'es2020', write: false, logLevel: 'warning' });
-process.stdout.write(r.outputFiles[0].contents);`
-	js, err := exec.CommandContext(ctx, node, "--input-type=module", "-e", build).Output()
-	if err != nil {
-		t.Fatalf("bundle the harness: %v", err)
-	}
+	js := bundle(t, "test/screenharness.mjs")
 	html, err := os.ReadFile("src/join.html")
 	if err != nil {
 		t.Fatal(err)
@@ -168,9 +175,18 @@ func TestScreenPanelInChromium(t *testing.T) {
 	if eval(`String(`+q("screen-box")+`.scrollWidth > `+q("screen-box")+`.clientWidth)`) != "true" {
 		t.Error("phone, 1:1: the picture does not scroll")
 	}
+	// A phone of three device pixels per CSS pixel: one picture pixel per
+	// device pixel.
+	do(t, ctx, chromedp.EmulateViewport(390, 800, chromedp.EmulateScale(3)))
+	// A real browser reports the change (resize, or the resolution media
+	// query); the emulation reports neither, so say it here.
+	eval(`(window.dispatchEvent(new Event("resize")), "")`)
+	until("1:1 at devicePixelRatio 3", `(() => { const b = `+q("screen")+`.getBoundingClientRect(); return devicePixelRatio === 3 && Math.abs(b.width - 800 / 3) < 0.5 && Math.abs(b.height - 150) < 0.5 })()`)
+	check("phone at 3×, 1:1", "exact")
+	do(t, ctx, chromedp.EmulateViewport(390, 800))
 	do(t, ctx, chromedp.Click(`[data-testid="screen-fit"]`))
 	until("fit", q("screen-box")+`.dataset.fit === "fit"`)
-	check("phone, fit", "letterbox")
+	check("phone, fit", "exact")
 	if eval(`String(`+q("screen")+`.getBoundingClientRect().width <= 390)`) != "true" {
 		t.Error("phone, fit: wider than the window")
 	}
@@ -249,8 +265,121 @@ func TestScreenPanelInChromium(t *testing.T) {
 		t.Errorf("%s stopShare calls, want 1 (only ours)", n)
 	}
 
+	// The user stops the share with the browser's own control: the track
+	// ends (dispatched here; there is no way to press the browser's bar).
+	own["state"] = "off"
+	render(screen)
+	do(t, ctx, chromedp.Click(`[data-testid="share-screen"]`))
+	until("share a third time", `window.harness.calls.filter(c => c[0] === "share").length === 3`)
+	until("capturing a third time", q("share-preview")+`.srcObject !== null`)
+	own["id"], own["state"] = "c3", "on"
+	render(screen)
+	eval(`(` + q("share-preview") + `.srcObject.getVideoTracks()[0].dispatchEvent(new Event('ended')), "")`)
+	until("stopped by the browser", `window.harness.calls.filter(c => c[0] === "stopShare").length === 2 && `+q("share-preview")+`.srcObject === null`)
+
 	// Nothing went wrong on the page: no exception, no CSP violation.
 	if got := eval(`JSON.stringify(window.harness.calls.filter(c => c[0] === "error" || c[0] === "csp"))`); got != "[]" {
 		t.Errorf("page errors: %s", got)
+	}
+}
+
+// sessionVideoPage serves test/rtcharness.mjs in an empty page.
+func sessionVideoPage(t *testing.T) string {
+	t.Helper()
+	js := bundle(t, "test/rtcharness.mjs")
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/":
+			w.Header().Set("Content-Type", "text/html; charset=utf-8")
+			w.Write([]byte(`<!doctype html><html><head><meta charset="utf-8"><script src="/h.js"></script></head><body></body></html>`))
+		case "/h.js":
+			w.Header().Set("Content-Type", "text/javascript")
+			w.Write(js)
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// TestSessionVideoInChromium runs rtc.js in Chromium against a stand-in
+// host in the same page: an offer with a video section is answered
+// sendrecv, its picture reaches session.onvideo, and a track given to
+// setShareTrack reaches the host on the same transceiver, at most 15
+// frames a second with its resolution kept; an offer without one leaves
+// the session as before.
+func TestSessionVideoInChromium(t *testing.T) {
+	url := sessionVideoPage(t)
+	ctx := browsertest.New(t, browsertest.Options{})
+	eval := func(js string) string {
+		t.Helper()
+		return do(t, ctx, chromedp.Evaluate[string](js, chromedp.EvalAwaitPromise))
+	}
+	until := func(what, js string) {
+		t.Helper()
+		deadline := time.Now().Add(20 * time.Second)
+		for eval(`String(Boolean(`+js+`))`) != "true" {
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: never true: %s (error %s)", what, js, eval(`String(window.rtcError)`))
+			}
+			time.Sleep(50 * time.Millisecond) // polling the page
+		}
+	}
+
+	do(t, ctx, chromedp.Navigate(url))
+	eval(`(window.runRTC({ video: true }), "")`)
+	until("connected with video", `window.rtcResult || window.rtcError`)
+	if e := eval(`String(window.rtcError ?? "")`); e != "" {
+		t.Fatalf("harness: %s", e)
+	}
+	if got := eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, rtcResult.params])`); got != `["sendrecv",true,1,{"fps":[15],"deg":"maintain-resolution"}]` {
+		t.Errorf("answer's video direction, canShare, tracks shown, sender: %s", got)
+	}
+	// The stand-in host's encoder starts small on a new connection and
+	// grows; ours keeps its resolution (maintain-resolution), so the host
+	// sees our picture at its size at once.
+	until("the host's picture shown", `/^[1-9][0-9]*x[1-9]/.test(rtcResult.shown())`)
+	until("our share at the host", `rtcResult.back() === "640x360"`)
+	if got := eval(`rtcResult.stop().then(String)`); got != "true" {
+		t.Errorf("stop sharing: %s", got)
+	}
+
+	do(t, ctx, chromedp.Navigate(url))
+	eval(`(window.runRTC({ video: false }), "")`)
+	until("connected without video", `window.rtcResult || window.rtcError`)
+	if got := eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, String(window.rtcError ?? "")])`); got != `["no video",false,0,""]` {
+		t.Errorf("without video: %s", got)
+	}
+}
+
+// TestSessionVideoInFirefox runs the same page in Firefox (puppeteer-core,
+// WebDriver BiDi).
+func TestSessionVideoInFirefox(t *testing.T) {
+	url := sessionVideoPage(t)
+	b := browsertest.Launch(t, browsertest.Firefox, browsertest.Options{})
+	t.Logf("browser %s", b.Version())
+	g := b.Page()
+	var got string
+	g.Goto(url)
+	g.Eval(`(window.runRTC({ video: true }), "")`, &got)
+	g.Until(`window.rtcResult || window.rtcError`)
+	if g.Eval(`String(window.rtcError ?? "")`, &got); got != "" {
+		t.Fatalf("harness: %s", got)
+	}
+	if g.Eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, rtcResult.params])`, &got); got != `["sendrecv",true,1,{"fps":[15],"deg":"maintain-resolution"}]` {
+		t.Errorf("answer's video direction, canShare, tracks shown, sender: %s", got)
+	}
+	g.Until(`/^[1-9][0-9]*x[1-9]/.test(rtcResult.shown())`)
+	g.Until(`rtcResult.back() === "640x360"`)
+	if g.Eval(`rtcResult.stop().then(String)`, &got); got != "true" {
+		t.Errorf("stop sharing: %s", got)
+	}
+
+	g.Goto(url)
+	g.Eval(`(window.runRTC({ video: false }), "")`, &got)
+	g.Until(`window.rtcResult || window.rtcError`)
+	if g.Eval(`JSON.stringify([rtcResult.answerVideo, rtcResult.canShare, rtcResult.tracks, String(window.rtcError ?? "")])`, &got); got != `["no video",false,0,""]` {
+		t.Errorf("without video: %s", got)
 	}
 }

@@ -97,14 +97,19 @@ export const SHARE_FPS = 15;
  * negotiated) keeps its defaults.
  */
 export async function tuneSender(sender) {
-  try {
-    const p = sender.getParameters();
-    if (!p.encodings || p.encodings.length === 0) return false;
-    for (const e of p.encodings) e.maxFramerate = SHARE_FPS;
-    p.degradationPreference = 'maintain-resolution';
-    await sender.setParameters(p);
-    return true;
-  } catch {
-    return false;
+  // A browser that refuses degradationPreference may still take the
+  // frame rate: try again without it.
+  for (const keep of [true, false]) {
+    try {
+      const p = sender.getParameters();
+      if (!p.encodings || p.encodings.length === 0) return false;
+      for (const e of p.encodings) e.maxFramerate = SHARE_FPS;
+      if (keep) p.degradationPreference = 'maintain-resolution';
+      await sender.setParameters(p);
+      return true;
+    } catch {
+      // next
+    }
   }
+  return false;
 }

@@ -74,18 +74,32 @@ export class ScreenView {
         if (peer) this.#call(() => this.#c.view(!peer.viewing));
       }),
     ];
-    const place = () => this.#placePointer();
+    const place = () => this.#layout();
     const video = $('screen-video');
     video.addEventListener('loadedmetadata', place);
     video.addEventListener('resize', place);
+    // A new size of the video only moves the pointer: sizing it here again
+    // would loop.
     let ro = null;
     if (typeof ResizeObserver !== 'undefined') {
-      ro = new ResizeObserver(place);
+      ro = new ResizeObserver(() => this.#placePointer());
       ro.observe(video);
-    } else {
-      window.addEventListener('resize', place);
     }
+    window.addEventListener('resize', place);
+    // 1:1 is one picture pixel per device pixel: lay out again when the
+    // ratio changes (zoom, another screen).
+    let mq = null;
+    const ratio = () => {
+      place();
+      watch();
+    };
+    const watch = () => {
+      mq = window.matchMedia?.(`(resolution: ${window.devicePixelRatio || 1}dppx)`) ?? null;
+      mq?.addEventListener?.('change', ratio, { once: true });
+    };
+    watch();
     this.#unobserve = () => {
+      mq?.removeEventListener?.('change', ratio);
       for (const off of offs) off();
       video.removeEventListener('loadedmetadata', place);
       video.removeEventListener('resize', place);
@@ -153,6 +167,8 @@ export class ScreenView {
     viewing.textContent = own ? (own.viewing ? t.screenViewing : t.screenNotViewingPeer) : '';
     $('share-own').hidden = !this.#capture;
     $('screen-own').hidden = start.hidden && !sharing;
+    // A phone that cannot share shows the panel only for the adviser's share.
+    panel.hidden = !peer && start.hidden && !sharing;
     // Paused: nothing goes out; the capture stays for the resume.
     if (this.#capture) {
       const want = paused ? null : this.#capture;
@@ -169,23 +185,37 @@ export class ScreenView {
     $('screen-box').dataset.fit = this.#fit ? 'fit' : '1:1';
     $('screen-paused').hidden = peer?.state !== 'paused';
     $('screen-notviewing').hidden = !peer || peer.viewing;
-    this.#sizeVideo(peer);
-    this.#placePointer();
+    this.#layout();
   }
 
-  // sizeVideo: fit to the panel (letterboxed), or one picture pixel per
-  // device pixel for 1:1, the box scrolling.
+  // sizeVideo gives the peer's video its size. To fit, it is as wide as
+  // the panel and as high as the picture's aspect makes it, at most 75 %
+  // of the window's height (then letterboxed at the sides); 1:1, one
+  // picture pixel per device pixel, the box scrolling.
   #sizeVideo(peer) {
     const v = $('screen-video');
+    const [w, h] = pictureSize(v, peer);
+    const set = (k, val) => {
+      if (v.style[k] !== val) v.style[k] = val;
+    };
     if (this.#fit || !peer) {
-      v.style.width = '';
-      v.style.height = '';
+      set('width', '');
+      set('height', '');
+      set('aspectRatio', w > 0 && h > 0 ? `${w} / ${h}` : '');
       return;
     }
-    const [w, h] = pictureSize(v, peer);
     const dpr = window.devicePixelRatio || 1;
-    v.style.width = w > 0 ? `${w / dpr}px` : '';
-    v.style.height = h > 0 ? `${h / dpr}px` : '';
+    set('aspectRatio', '');
+    set('width', w > 0 ? `${w / dpr}px` : '');
+    set('height', h > 0 ? `${h / dpr}px` : '');
+  }
+
+  // layout sizes the peer's video and places its pointer, after a change
+  // of the state, the picture or the window.
+  #layout() {
+    const peer = this.#s?.peer;
+    this.#sizeVideo(peer && peer.state !== 'off' ? peer : null);
+    this.#placePointer();
   }
 
   #placePointer() {

@@ -124,7 +124,18 @@ test('screen: the sender keeps 15 frames a second and its resolution', async () 
   set = null;
   assert.equal(await tuneSender({ getParameters: () => ({ encodings: [] }), setParameters: async (p) => (set = p) }), false);
   assert.equal(set, null);
-  // A browser that refuses a knob: no harm.
+  // A browser that refuses degradationPreference still gets the frame rate.
+  set = null;
+  const picky = {
+    getParameters: () => ({ encodings: [{}] }),
+    setParameters: async (p) => {
+      if ('degradationPreference' in p) throw new Error('InvalidModificationError');
+      set = p;
+    },
+  };
+  assert.equal(await tuneSender(picky), true);
+  assert.deepEqual(set, { encodings: [{ maxFramerate: 15 }] });
+  // One that refuses everything: no harm.
   assert.equal(await tuneSender({ getParameters: () => ({ encodings: [{}] }), setParameters: async () => Promise.reject(new Error('InvalidModificationError')) }), false);
 });
 

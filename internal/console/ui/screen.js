@@ -70,15 +70,20 @@ function preferVP8(tx) {
 
 /** tuneSender keeps a share at 15 frames a second and lets its resolution stay. */
 async function tuneSender(sender) {
-  try {
-    const p = sender.getParameters();
-    if (!p.encodings || p.encodings.length === 0) return;
-    for (const e of p.encodings) e.maxFramerate = FRAME_RATE;
-    p.degradationPreference = 'maintain-resolution';
-    await sender.setParameters(p);
-  } catch {
-    // not negotiated yet, or the browser lacks a knob: the track's
-    // constraints still cap the frame rate
+  // A browser that refuses degradationPreference may still take the
+  // frame rate: try again without it. Not negotiated yet, or no knobs at
+  // all: the track's constraints still cap the frame rate.
+  for (const keep of [true, false]) {
+    try {
+      const p = sender.getParameters();
+      if (!p.encodings || p.encodings.length === 0) return;
+      for (const e of p.encodings) e.maxFramerate = FRAME_RATE;
+      if (keep) p.degradationPreference = 'maintain-resolution';
+      await sender.setParameters(p);
+      return;
+    } catch {
+      // next
+    }
   }
 }
 
@@ -107,8 +112,7 @@ export class Screen {
   #api;
   #showError;
   #st = null; // the last State
-  #bridge = null; // {pc, tx, gen, state, ready}
-  #gen = 0;
+  #bridge = null; // {pc, tx, state, ready}
   #rebuildTimer = 0;
   #failures = 0; // bridges that failed since one was up
   #capture = null; // the MediaStreamTrack we share
@@ -138,17 +142,39 @@ export class Screen {
       const peer = this.#st?.screen?.peer;
       if (peer) this.#post('/api/screen/view', { on: !peer.viewing });
     });
+    document.addEventListener('visibilitychange', () => {
+      if (!document.hidden) this.#rebuild();
+    });
     const video = $('screen');
-    for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#placePointer());
+    for (const ev of ['loadedmetadata', 'resize']) video.addEventListener(ev, () => this.#layout());
     for (const ev of ['loadedmetadata', 'resize']) $('share-preview').addEventListener(ev, () => this.#placeMark());
+    // A new size of the video only moves the pointers: sizing it there
+    // again would loop.
     if (globalThis.ResizeObserver) {
       new ResizeObserver(() => {
         this.#placePointer();
         this.#placeMark();
       }).observe(video);
-    } else {
-      window.addEventListener('resize', () => this.#placePointer());
     }
+    window.addEventListener('resize', () => {
+      this.#layout();
+      this.#placeMark();
+    });
+    this.#watchPixelRatio();
+  }
+
+  // watchPixelRatio lays out again when the device pixel ratio changes
+  // (zoom, another screen): 1:1 is one picture pixel per device pixel.
+  #watchPixelRatio() {
+    const mq = window.matchMedia?.(`(resolution: ${window.devicePixelRatio || 1}dppx)`);
+    mq?.addEventListener?.(
+      'change',
+      () => {
+        this.#layout();
+        this.#watchPixelRatio();
+      },
+      { once: true },
+    );
   }
 
   #post(path, body) {
@@ -166,7 +192,7 @@ export class Screen {
     const live = st.phase === 'connected' && Boolean(sc);
     const panel = $('screen-panel');
     panel.hidden = !live;
-    if (live) this.#ensureBridge();
+    if (live) this.#rebuild();
     else this.#closeBridge();
     if (!live && this.#capture) this.#endCapture();
 
@@ -216,25 +242,38 @@ export class Screen {
     $('screen-box').dataset.fit = this.#fit ? 'fit' : '1:1';
     $('screen-paused').hidden = peer?.state !== 'paused';
     $('screen-notviewing').hidden = !peer || peer.viewing;
-    this.#sizeVideo(peer);
-    this.#placePointer();
+    this.#layout();
     this.#placeMark();
   }
 
-  // sizeVideo gives the peer's video its size: the box's width and at
-  // most 70 % of the window's height to fit (letterboxed), or one
-  // picture pixel per device pixel for 1:1 (the box scrolls).
+  // sizeVideo gives the peer's video its size. To fit, it is as wide as
+  // the panel and as high as the picture's aspect makes it, at most 70 %
+  // of the window's height (then letterboxed at the sides); 1:1, one
+  // picture pixel per device pixel, the box scrolling.
   #sizeVideo(peer) {
     const v = $('screen');
+    const [w, h] = pictureSize(v, peer);
+    const set = (k, val) => {
+      if (v.style[k] !== val) v.style[k] = val;
+    };
     if (this.#fit || !peer) {
-      v.style.width = '';
-      v.style.height = '';
+      set('width', '');
+      set('height', '');
+      set('aspectRatio', w > 0 && h > 0 ? `${w} / ${h}` : '');
       return;
     }
-    const [w, h] = pictureSize(v, peer);
     const dpr = window.devicePixelRatio || 1;
-    v.style.width = w > 0 ? `${w / dpr}px` : '';
-    v.style.height = h > 0 ? `${h / dpr}px` : '';
+    set('aspectRatio', '');
+    set('width', w > 0 ? `${w / dpr}px` : '');
+    set('height', h > 0 ? `${h / dpr}px` : '');
+  }
+
+  // layout sizes the peer's video and places its pointer, after a change
+  // of the state, the picture or the window.
+  #layout() {
+    const peer = this.#st?.screen?.peer;
+    this.#sizeVideo(peer && peer.state !== 'off' ? peer : null);
+    this.#placePointer();
   }
 
   // placePointer puts the peer's pointer at its fraction of the picture as
@@ -294,19 +333,12 @@ export class Screen {
     this.#post('/api/screen/pointer', { hide: true }).catch(() => {});
   }
 
-  // ensureBridge opens the bridge unless one is up or coming.
-  #ensureBridge() {
-    if (this.#bridge || this.#rebuildTimer) return;
-    this.#openBridge();
-  }
-
   #openBridge() {
     this.#rebuildTimer = 0;
-    const gen = ++this.#gen;
     const pc = new RTCPeerConnection({ iceServers: [] });
     const tx = pc.addTransceiver('video', { direction: 'sendrecv' });
     preferVP8(tx);
-    const b = { pc, tx, gen, state: 'connecting', ready: null };
+    const b = { pc, tx, state: 'connecting', ready: null };
     this.#bridge = b;
     const video = $('screen');
     video.srcObject = new MediaStream([tx.receiver.track]);
@@ -355,9 +387,20 @@ export class Screen {
     clearTimeout(this.#rebuildTimer);
     this.#rebuildTimer = setTimeout(() => {
       this.#rebuildTimer = 0;
-      const st = this.#st;
-      if (st?.phase === 'connected' && st.screen) this.#openBridge();
+      this.#rebuild();
     }, wait);
+  }
+
+  // rebuild opens a bridge unless one is up or coming, or none is wanted.
+  // A new offer replaces the bridge of any other console tab, so a hidden
+  // tab waits until it is shown, unless it captures (the adviser looks at
+  // the window it shares): two open tabs would otherwise take the bridge
+  // from each other.
+  #rebuild() {
+    const st = this.#st;
+    if (this.#bridge || this.#rebuildTimer || st?.phase !== 'connected' || !st.screen) return;
+    if (document.hidden && !this.#capture) return;
+    this.#openBridge();
   }
 
   #closeBridge() {
@@ -390,7 +433,7 @@ export class Screen {
         if (this.#capture === track) this.stop();
       });
       $('share-preview').srcObject = new MediaStream([track]);
-      this.#ensureBridge();
+      this.#rebuild();
       const b = this.#bridge;
       if (b) {
         // A bridge that fails meanwhile is built again and takes the
