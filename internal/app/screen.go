@@ -33,13 +33,15 @@ func gateScreen(l *live) {
 	l.scr.SetViewing(peer != nil && peer.Viewing)
 }
 
-// screenState is the console's view of screen sharing.
+// screenState is the console's view of screen sharing; nil when the
+// session has no video (the other side cannot show a screen), so that the
+// page offers no bridge.
 func screenState(l *live, snap consult.Snapshot) *console.Screen {
-	st := &console.Screen{CanShare: snap.Screen.CanShare, Own: shareView(snap.Screen.Own), Peer: shareView(snap.Screen.Peer)}
-	if v := l.sess.Video(); v != nil {
-		st.Bitrate = v.TargetBitrate()
+	v := l.sess.Video()
+	if v == nil {
+		return nil
 	}
-	return st
+	return &console.Screen{CanShare: snap.Screen.CanShare, Own: shareView(snap.Screen.Own), Peer: shareView(snap.Screen.Peer), Bitrate: v.TargetBitrate()}
 }
 
 func shareView(s *consult.ScreenShare) *console.ScreenShare {
