@@ -29,9 +29,11 @@ const (
 	contentSecurityPolicy = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data: blob:; " +
 		"connect-src 'self' ws: wss:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'; " +
 		"require-trusted-types-for 'script'"
-	// permissionsPolicy: the client never shares its camera, microphone,
-	// screen or location (docs/consult.md: no remote control, consent first).
-	permissionsPolicy = "camera=(), microphone=(), display-capture=(), geolocation=(), payment=(), usb=()"
+	// permissionsPolicy: the client never shares its camera, microphone or
+	// location (docs/consult.md: no remote control, consent first). It may
+	// show the adviser its screen on its own initiative (docs/screen.md):
+	// display-capture for the page itself only.
+	permissionsPolicy = "camera=(), microphone=(), display-capture=(self), geolocation=(), payment=(), usb=()"
 
 	cachePage   = "no-cache"
 	cacheAsset  = "public, max-age=31536000, immutable"

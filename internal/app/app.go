@@ -20,6 +20,7 @@ import (
 	"github.com/direkt/direkt/internal/mailbox"
 	"github.com/direkt/direkt/internal/pairing"
 	"github.com/direkt/direkt/internal/record"
+	"github.com/direkt/direkt/internal/screen"
 	"github.com/direkt/direkt/internal/session"
 	"github.com/direkt/direkt/internal/wire"
 )
@@ -127,7 +128,10 @@ type live struct {
 	peerKey ed25519.PublicKey // nil for a browser
 	path    *session.Path
 	phrase  string
-	ended   bool // guarded by base.mu
+	// scr forwards screen sharing's media (screen.go); its Attach follows
+	// sess across rebuilt connections.
+	scr   *screen.Service
+	ended bool // guarded by base.mu
 	// endReq carries End's reason to the goroutine that runs this
 	// consultation. It belongs to this consultation, so that a late or
 	// repeated End never reaches the next one.
@@ -257,6 +261,10 @@ func sessionConfig(pair *pairing.Pair, policy session.Policy, loopback bool, tur
 	// never has its path cut while it may yet recover.
 	browser := len(pair.Peer.ID) == 0
 	return session.Config{
+		// A video transceiver for screen sharing (docs/screen.md) when
+		// the other side of a consultation can show a screen; both hellos
+		// say so, ours always.
+		Video:            pair.Peer.App == wire.AppConsult && pair.Peer.CanScreen(),
 		Role:             pair.Role,
 		Signaller:        pair,
 		ICEServers:       pair.ICEServers,
@@ -299,6 +307,7 @@ func (b *base) connect(ctx context.Context, pair *pairing.Pair, role consult.Rol
 		return nil, err
 	}
 	l := &live{pair: pair, sess: sess, cons: cons, path: &path, phrase: pair.Phrase, endReq: make(chan string, 1)}
+	b.newScreen(l)
 	if len(pair.Peer.ID) == ed25519.PublicKeySize {
 		l.peerKey = ed25519.PublicKey(pair.Peer.ID)
 	}
@@ -324,6 +333,7 @@ func (b *base) follow(ctx context.Context, l *live) {
 	// The consultation may have changed between connect and this
 	// subscription (an answer, a chat): the console must hear of it.
 	b.notify()
+	gateScreen(l)
 	var warned warnings
 	for {
 		select {
@@ -332,6 +342,7 @@ func (b *base) follow(ctx context.Context, l *live) {
 				changed = nil // closed with fctx: ctx.Done is ready too
 			}
 			b.notify()
+			gateScreen(l)
 			hs, cs := l.cons.Shares()
 			b.warnShares(hs, cs, &warned)
 			continue
@@ -345,6 +356,7 @@ func (b *base) follow(ctx context.Context, l *live) {
 	snap := l.cons.Snapshot()
 	cancel()
 	rw.Wait()
+	l.scr.Close()
 	b.mu.Lock()
 	sess := l.sess
 	b.mu.Unlock()
@@ -425,6 +437,7 @@ func (b *base) state() console.State {
 	}
 	st.Peer = &peer
 	st.Recording = snap.Recording
+	st.Screen = screenState(l, snap)
 	for _, sh := range []struct {
 		from string
 		s    consult.Share

@@ -270,6 +270,20 @@ func (h *Host) writeRecord(l *live) (record.Info, bool) {
 	for _, a := range snap.Asks {
 		r.Consents = append(r.Consents, record.Consent{ID: a.ID, What: a.What, Detail: a.Name, State: string(a.State), AskedAt: a.AskedAt, AnsweredAt: a.AnsweredAt})
 	}
+	for _, e := range snap.ScreenEvents {
+		r.Screen = append(r.Screen, record.ScreenEvent{At: e.At, By: e.By.String(), Event: e.Kind, ID: e.ID, What: e.What, W: e.W, H: e.H, Detail: e.Detail})
+	}
+	// The record is written before the consultation's end reaches the
+	// shares: one still on or paused ends with it, as the consultation
+	// notes it then.
+	for _, sh := range []struct {
+		by string
+		s  *consult.ScreenShare
+	}{{"host", snap.Screen.Own}, {"client", snap.Screen.Peer}} {
+		if sh.s != nil {
+			r.Screen = append(r.Screen, record.ScreenEvent{At: end, By: sh.by, Event: consult.ScreenStop, ID: sh.s.ID, What: sh.s.What, W: sh.s.W, H: sh.s.H, Detail: consult.DetailEnded})
+		}
+	}
 	// Messages cut because a side's share of the transcript was full: the
 	// record says so (Save may cut more, and says that too).
 	for _, sh := range []struct {
@@ -319,7 +333,7 @@ func (h *Host) sendRecord(l *live, info record.Info) {
 }
 
 func (h *Host) hello() wire.Signal {
-	return wire.Signal{Name: h.cfg.Name, ID: h.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: h.cfg.Policy.String()}
+	return wire.Signal{Name: h.cfg.Name, ID: h.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: h.cfg.Policy.String(), Screen: wire.ScreenVersion}
 }
 
 // joinLink is the browser link: the nameplate in the path, the secret words

@@ -170,7 +170,7 @@ func (j *Join) receivedRecord(snap consult.Snapshot) (record.Info, bool) {
 }
 
 func (j *Join) hello() wire.Signal {
-	return wire.Signal{Name: j.cfg.Name, ID: j.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: j.cfg.Policy.String()}
+	return wire.Signal{Name: j.cfg.Name, ID: j.cfg.Key.Public().(ed25519.PublicKey), App: wire.AppConsult, Path: j.cfg.Policy.String(), Screen: wire.ScreenVersion}
 }
 
 // Console actions.

@@ -67,6 +67,8 @@ func (b *base) reconnect(ctx context.Context, l *live) error {
 			b.mu.Lock()
 			l.sess = sess
 			b.mu.Unlock()
+			// The share goes on over the new connection's video.
+			l.scr.Attach(sess.Video())
 			return nil
 		}
 		if rctx.Err() != nil || !errors.Is(err, session.ErrPeerReconnects) {

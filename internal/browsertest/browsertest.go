@@ -57,6 +57,10 @@ type Options struct {
 	// picture (--use-fake-ui-for-media-stream and
 	// --use-fake-device-for-media-stream: either alone does not do it).
 	FakeMedia bool
+	// Flags are extra Chromium switches, "name" or "name=value" without
+	// the leading "--", e.g. "unsafely-treat-insecure-origin-as-secure=
+	// http://203.0.113.10:8080" (Launch passes them to Chromium only).
+	Flags []string
 }
 
 // New starts a fresh headless Chromium with its own profile and returns a
@@ -92,6 +96,14 @@ func New(t testing.TB, opts Options) context.Context {
 	}
 	if opts.FakeMedia {
 		flags = append(flags, chromedp.Flag("use-fake-ui-for-media-stream", true), chromedp.Flag("use-fake-device-for-media-stream", true))
+	}
+	for _, f := range opts.Flags {
+		name, value, ok := strings.Cut(f, "=")
+		if ok {
+			flags = append(flags, chromedp.Flag(name, value))
+		} else {
+			flags = append(flags, chromedp.Flag(name, true))
+		}
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), flags...)
 	// What the first tab prints and throws, for a failed test's log.

@@ -1,12 +1,13 @@
 // A test pattern for screen-sharing tests (browsertest.PatternJS). It
 // defines window.direktPattern:
 //
-//   capture({width, height, fps, still}) → MediaStream
+//   capture({width, height, fps, still, scroll}) → MediaStream
 //     a canvas that looks like a document (lines of text) with, at its top
 //     left, the time of each frame (Date.now(), ms) and a frame counter as
 //     an 8×8 grid of black and white cells, 32 px each, big enough to
 //     survive a starved VP8 encoder. With still: true the time is drawn
-//     once and the canvas never changes again (a static document).
+//     once and every frame repeats the same picture (a static document);
+//     with scroll: N the text moves up N pixels a frame (someone scrolls).
 //   watch(video, {width, height})
 //     decodes every frame the video element shows (requestVideoFrameCallback)
 //     and keeps the results in direktPattern.results: frames seen, frames
@@ -53,15 +54,24 @@
     return { ms, n: bytes[6] };
   }
 
-  function drawDocument(g, w, h) {
+  // drawDocument paints the page: lines of text below the code, scrolled
+  // up by offset pixels (20 a line).
+  function drawDocument(g, w, h, offset = 0) {
     g.fillStyle = '#fff';
     g.fillRect(0, 0, w, h);
     g.fillStyle = '#222';
     g.font = '14px sans-serif';
     const words = 'Entgeltumwandlung Nettoaufwand Arbeitgeberzuschuss Beitrag Versorgung Rente Steuer Sozialversicherung';
-    for (let y = ORIGIN + GRID * CELL + 28, i = 0; y < h - 8; y += 20, i++) {
+    const top = ORIGIN + GRID * CELL + 8;
+    g.save();
+    g.beginPath();
+    g.rect(0, top, w, h - top);
+    g.clip();
+    const first = Math.floor(offset / 20);
+    for (let i = first, y = top + 20 - (offset % 20); y < h + 20; y += 20, i++) {
       g.fillText(`${i + 1}. ${words.slice(i % 20)} ${words.slice(0, 30 + (i % 40))}`, 16, y);
     }
+    g.restore();
     g.fillText('direkt test pattern', ORIGIN + GRID * CELL + 24, 40);
   }
 
@@ -77,7 +87,7 @@
 
   window.direktPattern = {
     results,
-    capture({ width = 800, height = 450, fps = 15, still = false } = {}) {
+    capture({ width = 800, height = 450, fps = 15, still = false, scroll = 0 } = {}) {
       const c = document.createElement('canvas');
       c.width = width;
       c.height = height;
@@ -86,11 +96,17 @@
       let n = 0;
       drawCode(g, Date.now(), n++);
       const stream = c.captureStream(fps);
-      if (!still) {
-        const timer = setInterval(() => drawCode(g, Date.now(), n++), 1000 / fps);
-        stream.getVideoTracks()[0].addEventListener('ended', () => clearInterval(timer));
-        this.stop = () => clearInterval(timer);
-      }
+      // A still picture is painted again unchanged every frame, as a
+      // screen capturer delivers frames of a document nobody scrolls.
+      const t0 = Date.now();
+      let offset = 0;
+      const timer = setInterval(() => {
+        if (still) return drawCode(g, t0, 0);
+        if (scroll) drawDocument(g, width, height, (offset += scroll));
+        drawCode(g, Date.now(), n++);
+      }, 1000 / fps);
+      stream.getVideoTracks()[0].addEventListener('ended', () => clearInterval(timer));
+      this.stop = () => clearInterval(timer);
       // Kept so the canvas is not collected while the stream lives.
       this.canvas = c;
       return stream;

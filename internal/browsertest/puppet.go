@@ -143,7 +143,7 @@ func LaunchWith(t testing.TB, engine Engine, opts Options, command func(name str
 	downloads := t.TempDir()
 	cfg, _ := json.Marshal(map[string]any{
 		"engine": engine, "executable": exe, "profile": t.TempDir(), "downloads": downloads,
-		"lang": opts.Lang, "width": opts.Width, "height": opts.Height, "fakeMedia": opts.FakeMedia,
+		"lang": opts.Lang, "width": opts.Width, "height": opts.Height, "fakeMedia": opts.FakeMedia, "flags": opts.Flags,
 		"trace": os.Getenv("DIREKT_BROWSER_TRACE") != "",
 	})
 	p := &Puppet{t: t, driver: &driver{engine: engine, downloads: downloads, log: &lockedBuffer{}, done: make(chan struct{}), waiting: map[int]chan answer{}}}

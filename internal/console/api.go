@@ -20,6 +20,12 @@ const (
 	maxQuery     = 500      // GET /api/records?q=
 	maxIDLen     = 128
 	maxKeyLen    = 256
+	// maxSDP bounds the bridge's offer (docs/screen.md); its JSON body
+	// may be larger, line breaks escaped.
+	maxSDP     = 64 << 10
+	maxSDPBody = 4 * maxSDP
+	// maxScreenPixels bounds a share's width and height (docs/screen.md).
+	maxScreenPixels = 16384
 )
 
 // routes is the whole console: the API, the embedded UI, and the security
@@ -45,6 +51,10 @@ func (s *Server) routes() http.Handler {
 	api("/api/known/{key}/revoke", http.MethodPost, s.known(s.backend.RevokePeer))
 	api("/api/known/{key}/rejoin", http.MethodPost, s.known(s.backend.Rejoin))
 	api("/api/qr.png", http.MethodGet, s.getQR)
+	api("/api/screen/rtc", http.MethodPost, s.postScreenRTC)
+	api("/api/screen", http.MethodPost, s.postScreen)
+	api("/api/screen/pointer", http.MethodPost, s.postPointer)
+	api("/api/screen/view", http.MethodPost, s.postView)
 	mux.HandleFunc("/api/", func(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusNotFound, "No such API.")
 	})

@@ -56,6 +56,26 @@ type Backend interface {
 	RevokePeer(key string) error
 	// Rejoin reconnects to a known host without a code (client only).
 	Rejoin(key string) error
+
+	// Screen sharing (docs/screen.md). The page captures and views through
+	// a bridge to this peer; the peer forwards the pixels to the other side.
+
+	// ScreenRTC answers the console page's bridge offer (docs/screen.md).
+	// A new offer replaces the page's earlier bridge. ctx ends when the
+	// page's request does.
+	ScreenRTC(ctx context.Context, offer string) (answer string, err error)
+	// Share starts ("start", with what, w, h), pauses ("pause"), resumes
+	// ("resume") or stops ("stop") our screen share. what is "screen",
+	// "window", "tab" or "other"; w and h (0–16384 pixels, informative)
+	// are the picture's size. The host may start only while the client's
+	// consent to "screen" stands (State.Screen.CanShare).
+	Share(action, what string, w, h int) error
+	// Pointer places ("look here") the pointer on our share at x, y
+	// (fractions of the picture's width and height from its top left, in
+	// [0, 1]), or hides it (show false; x and y are then 0).
+	Pointer(x, y float64, show bool) error
+	// View stops (false) or resumes (true) viewing the peer's share.
+	View(on bool) error
 }
 
 // State is what the console shows. Times are UTC; the page renders them in
@@ -111,6 +131,47 @@ type State struct {
 	// Calling are known peers asking to reconnect that need the host's
 	// decision (host only).
 	Calling []KnownPeer `json:"calling,omitempty"`
+
+	// Screen is the screen sharing of the running consultation; nil when
+	// neither side can share (no consultation, or a peer without it).
+	Screen *Screen `json:"screen,omitempty"`
+}
+
+// Screen is the screen sharing of a consultation (docs/screen.md).
+type Screen struct {
+	// CanShare says whether we may start a share now: the client always,
+	// the host while the client's consent to "screen" stands.
+	CanShare bool `json:"can_share"`
+	// Own is our share, Peer the other side's; nil when there is none.
+	Own  *ScreenShare `json:"own,omitempty"`
+	Peer *ScreenShare `json:"peer,omitempty"`
+	// Bitrate is the estimate of what the path to the peer carries, bit/s
+	// (0: unknown); the adviser sees it.
+	Bitrate int `json:"bitrate,omitempty"`
+}
+
+// ScreenShare is one side's share.
+type ScreenShare struct {
+	ID string `json:"id"`
+	// State is "on", "paused" or "off".
+	State string `json:"state"`
+	// What is "screen", "window", "tab" or "other".
+	What string `json:"what"`
+	// W and H are the picture's size in pixels, as the sharer said.
+	W       int       `json:"w"`
+	H       int       `json:"h"`
+	Started time.Time `json:"started,omitzero"`
+	// Viewing says whether the viewer views (it may stop and resume).
+	Viewing bool `json:"viewing"`
+	// Pointer is where the sharer points (Peer only); nil: hidden.
+	Pointer *Point `json:"pointer,omitempty"`
+}
+
+// Point is a place on a shared picture: fractions of its width and height
+// from its top left, each in [0, 1].
+type Point struct {
+	X float64 `json:"x"`
+	Y float64 `json:"y"`
 }
 
 // Participant is one side of a consultation.

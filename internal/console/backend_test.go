@@ -55,6 +55,8 @@ type testBackend struct {
 	records []RecordInfo
 	subs    map[chan struct{}]struct{}
 	callCh  chan call
+	// answer answers ScreenRTC's offers (nil: a canned answer).
+	answer func(ctx context.Context, offer string) (string, error)
 }
 
 func newTestBackend(st State) *testBackend {
@@ -156,6 +158,33 @@ func (b *testBackend) AllowPeer(key string, ok bool) error {
 }
 func (b *testBackend) RevokePeer(key string) error { return b.record("RevokePeer", key) }
 func (b *testBackend) Rejoin(key string) error     { return b.record("Rejoin", key) }
+
+// ScreenRTC records the offer and answers with b.answer (set by
+// setAnswer; "v=0 answer" when unset).
+func (b *testBackend) ScreenRTC(ctx context.Context, offer string) (string, error) {
+	if err := b.record("ScreenRTC", offer); err != nil {
+		return "", err
+	}
+	b.mu.Lock()
+	answer := b.answer
+	b.mu.Unlock()
+	if answer == nil {
+		return "v=0 answer", nil
+	}
+	return answer(ctx, offer)
+}
+func (b *testBackend) Share(action, what string, w, h int) error {
+	return b.record("Share", action, what, w, h)
+}
+func (b *testBackend) Pointer(x, y float64, show bool) error { return b.record("Pointer", x, y, show) }
+func (b *testBackend) View(on bool) error                    { return b.record("View", on) }
+
+// setAnswer makes ScreenRTC answer offers with f.
+func (b *testBackend) setAnswer(f func(ctx context.Context, offer string) (string, error)) {
+	b.mu.Lock()
+	b.answer = f
+	b.mu.Unlock()
+}
 
 // SendFile reads r to the end like the real backend, hashing it.
 func (b *testBackend) SendFile(name string, size int64, r io.Reader) error {

@@ -65,6 +65,10 @@ func FuzzRequest(f *testing.F) {
 	f.Add("PUT", "/api/notes", "evil.example", "application/json", `{"text":"x"}`, "", true)
 	f.Add("POST", "/api/known/a%2Fb/allow", host, "application/json", `{"ok":true}`, "", true)
 	f.Add("GET", "/api/records/x.pdf", host, "", "", "", false)
+	f.Add("POST", "/api/screen/rtc", host, "application/json", `{"sdp":"v=0\r\n"}`, "", true)
+	f.Add("POST", "/api/screen", host, "application/json", `{"action":"start","what":"tab","w":800,"h":600}`, "", true)
+	f.Add("POST", "/api/screen/pointer", host, "application/json", `{"x":0.1,"y":0.9}`, "http://evil.example", true)
+	f.Add("POST", "/api/screen/view", host, "application/json", `{"on":false}`, "", false)
 	f.Fuzz(func(t *testing.T, method, target, reqHost, ctype, body, origin string, auth bool) {
 		if !validMethod(method) || !strings.HasPrefix(target, "/") {
 			return

@@ -25,7 +25,10 @@ import (
 
 // securityHeaders are set on every response. The CSP allows scripts and
 // styles from the console itself only (no inline code), images for the QR
-// code, fetch/EventSource to itself, and no framing.
+// code, fetch/EventSource to itself, and no framing. Screen sharing needs
+// nothing more: a video element showing a MediaStream (srcObject) loads no
+// URL, so media-src stays 'none'; WebRTC is not subject to the CSP; and
+// display-capture is allowed to the console itself (getDisplayMedia).
 var securityHeaders = [][2]string{
 	{"Content-Security-Policy", "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'none'; frame-ancestors 'none'; base-uri 'none'"},
 	{"X-Frame-Options", "DENY"},
@@ -34,7 +37,7 @@ var securityHeaders = [][2]string{
 	{"Cache-Control", "no-store"},
 	{"Cross-Origin-Opener-Policy", "same-origin"},
 	{"Cross-Origin-Resource-Policy", "same-origin"},
-	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=()"},
+	{"Permissions-Policy", "camera=(), microphone=(), geolocation=(), usb=(), payment=(), display-capture=(self)"},
 }
 
 // secure wraps next in the checks above.

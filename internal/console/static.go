@@ -17,6 +17,7 @@ var uiFiles = map[string][2]string{
 	"/{$}":         {"ui/index.html", "text/html; charset=utf-8"},
 	"/app.js":      {"ui/app.js", "text/javascript; charset=utf-8"},
 	"/i18n.js":     {"ui/i18n.js", "text/javascript; charset=utf-8"},
+	"/screen.js":   {"ui/screen.js", "text/javascript; charset=utf-8"},
 	"/style.css":   {"ui/style.css", "text/css; charset=utf-8"},
 	"/favicon.svg": {"ui/favicon.svg", "image/svg+xml"},
 	// Browsers ask for /favicon.ico on pages that name no icon (the entry

@@ -22,8 +22,9 @@ import (
 	"github.com/chromedp/chromedp/kb"
 )
 
-// browser starts a headless Chromium for the test, or skips it.
-func browser(t *testing.T) context.Context {
+// browser starts a headless Chromium for the test, or skips it. extra adds
+// flags.
+func browser(t *testing.T, extra ...chromedp.ExecAllocatorOption) context.Context {
 	t.Helper()
 	if testing.Short() {
 		t.Skip("starts Chromium")
@@ -46,6 +47,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("lang", "en-US"),
 	)
+	opts = append(opts, extra...)
 	actx, acancel := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
 	t.Cleanup(func() { cancel(); acancel() })

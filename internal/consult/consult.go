@@ -265,18 +265,30 @@ type Consultation struct {
 	refused   map[string]bool // ids of refused host files
 	refusals  int
 	rejoin    *Rejoin
-	gotJSON   bool // a record .json / .pdf was taken in (client)
-	gotPDF    bool
-	orphans   map[string]*session.Channel // file channels before their "file"
-	chans     map[*session.Channel]struct{}
-	closing   bool // teardown took chans; new channels are closed at once
-	ended     bool
-	endedAt   time.Time
-	endedBy   Role
-	endReason string
-	endKind   endKind
-	endSent   <-chan error
-	err       error
+	// Screen sharing (screen.go): each side's latest share by Role-1, the
+	// ids of every share so far, the events for the record, the rate of
+	// the peer's pointer positions shown and of ours sent, and our latest
+	// position held back by that rate while a goroutine waits to send it
+	// (ptrWaiting).
+	screen       [2]*shareState
+	shareIDs     map[string]bool
+	screenEvents []ScreenEvent
+	ptrIn        bucket
+	ptrOut       bucket
+	ptrPending   *message
+	ptrWaiting   bool
+	gotJSON      bool // a record .json / .pdf was taken in (client)
+	gotPDF       bool
+	orphans      map[string]*session.Channel // file channels before their "file"
+	chans        map[*session.Channel]struct{}
+	closing      bool // teardown took chans; new channels are closed at once
+	ended        bool
+	endedAt      time.Time
+	endedBy      Role
+	endReason    string
+	endKind      endKind
+	endSent      <-chan error
+	err          error
 }
 
 // Start runs a consultation over s: the host opens the "consult" channel, the
@@ -315,6 +327,7 @@ func Start(ctx context.Context, s *session.Session, cfg Config) (*Consultation, 
 		askByID:      map[string]*askState{},
 		fileByID:     map[string]*fileState{},
 		refused:      map[string]bool{},
+		shareIDs:     map[string]bool{},
 		orphans:      map[string]*session.Channel{},
 		chans:        map[*session.Channel]struct{}{},
 		shares:       [2]Share{{Max: MaxShare}, {Max: MaxShare}},
@@ -431,6 +444,8 @@ func (c *Consultation) finishLocked(kind endKind, by Role, reason string, err er
 		return
 	}
 	c.ended, c.endedAt, c.endedBy, c.endReason, c.endKind, c.err = true, c.now(), by, reason, kind, err
+	c.stopPointerLocked()
+	c.stopSharesLocked()
 	switch kind {
 	case endLocal:
 		c.endSent = c.enqueueLocked(message{T: tEnd, Reason: reason})
@@ -800,6 +815,9 @@ func (c *Consultation) answeredLocked(a *askState, ok bool) {
 		a.State, kind = AskAccepted, EventAccepted
 	}
 	c.eventLocked(kind, a.ID, a.What, "")
+	if a.What == WhatScreen {
+		c.screenConsentChangedLocked()
+	}
 }
 
 // Withdraw withdraws the host's open consent request id (host only); a
@@ -832,6 +850,9 @@ func (c *Consultation) withdrawnLocked(a *askState) {
 		f.State = FileWithdrawn
 	}
 	c.eventLocked(EventWithdrawn, a.ID, a.What, "")
+	if a.What == WhatScreen {
+		c.screenConsentChangedLocked()
+	}
 }
 
 // OfferRejoin offers the client a reconnection without a code (host only):

@@ -43,6 +43,7 @@ var (
 	ErrNotPending = errors.New("consult: consent request is no longer open")
 
 	// ErrNoConsent means the client has not accepted what the action needs
-	// (SendRecord without an accepted "record" ask).
+	// (SendRecord without an accepted "record" ask, Share by the host
+	// without an accepted "screen" ask).
 	ErrNoConsent = errors.New("consult: the client did not consent")
 )

@@ -2,11 +2,15 @@ package consult
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"io"
 	"reflect"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/direkt/direkt/internal/session"
 )
 
 var lineSeeds = []string{
@@ -28,6 +32,15 @@ var lineSeeds = []string{
 	`null`,
 	`{"t":"hello","v":1.0,"role":"host","lang":"de"}`,
 	"{\"t\":\"chat\",\"id\":\"c1\",\"text\":\"\\u0000\\ud800\",\"ts\":0}",
+	`{"t":"share","id":"h5","state":"on","what":"screen","w":1920,"h":1080}`,
+	`{"t":"share","id":"c5","state":"paused","what":"tab","w":0,"h":16384}`,
+	`{"t":"share","id":"c5","state":"off","what":"other","w":16385,"h":1}`,
+	`{"t":"pointer","id":"h5","x":0.5,"y":1}`,
+	`{"t":"pointer","id":"h5","x":1e-320,"y":0}`,
+	`{"t":"pointer","id":"h5","x":-0,"y":1e999}`,
+	`{"t":"pointer","id":"h5"}`,
+	`{"t":"view","id":"h5","on":false}`,
+	`{"t":"view","id":"c5","on":true}`,
 }
 
 // FuzzParseLine: parseLine never panics, and what it accepts re-encodes to a
@@ -56,6 +69,14 @@ func FuzzParseLine(f *testing.F) {
 			t.Fatalf("round trip changed %+v to %+v", m, m2)
 		}
 		switch m.T {
+		case tShare:
+			if !validWhat(m.What) || *m.W < 0 || *m.W > MaxSharePixels || *m.H < 0 || *m.H > MaxSharePixels {
+				t.Fatalf("accepted share %+v", m)
+			}
+		case tPointer:
+			if m.X != nil && (*m.X < 0 || *m.X > 1 || *m.Y < 0 || *m.Y > 1) {
+				t.Fatalf("accepted pointer at %v, %v", *m.X, *m.Y)
+			}
 		case tFile, tAsk:
 			if m.Size != nil {
 				if name, err := flatName(m.Name); err != nil || strings.Contains(name, "/") || len(name) > MaxFileName {
@@ -167,6 +188,93 @@ func FuzzConflictName(f *testing.F) {
 		}
 		if again, err := flatName(c); err != nil || again != c {
 			t.Fatalf("conflict name %q is not safe as is: %q, %v", c, again, err)
+		}
+	})
+}
+
+// fuzzConsultation is a consultation without a session, in role, after
+// the peer's hello: enough to run handle on lines.
+func fuzzConsultation(role Role) *Consultation {
+	c := &Consultation{
+		role: role, log: testLogger(), now: time.Now,
+		outWake: make(chan struct{}, 1), subs: map[chan struct{}]struct{}{},
+		helloCh: make(chan struct{}), finishing: make(chan struct{}), done: make(chan struct{}),
+		bcast: make(chan struct{}), askByID: map[string]*askState{}, fileByID: map[string]*fileState{},
+		refused: map[string]bool{}, orphans: map[string]*session.Channel{}, chans: map[*session.Channel]struct{}{},
+		shareIDs: map[string]bool{}, shares: [2]Share{{Max: MaxShare}, {Max: MaxShare}},
+		gotHello: true,
+	}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	return c
+}
+
+// FuzzScreen feeds screen lines (and asks and answers) from the peer to
+// both roles, with our own actions in between: nothing panics, an error
+// is ErrProtocol, each side has at most one share and the host's is on or
+// paused only while the client's consent stands.
+func FuzzScreen(f *testing.F) {
+	f.Add([]byte(`{"t":"ask","id":"h1","what":"screen"}
+{"t":"share","id":"h5","state":"on","what":"screen","w":1,"h":2}
+{"t":"pointer","id":"h5","x":0.5,"y":0.5}
+{"t":"share","id":"h5","state":"paused","what":"screen","w":1,"h":2}
+{"t":"share","id":"h5","state":"off","what":"screen","w":1,"h":2}
+{"t":"view","id":"c2","on":false}
+`), uint8(1))
+	f.Add([]byte(`{"t":"answer","id":"h1","ok":true}
+{"t":"share","id":"c5","state":"on","what":"tab","w":1,"h":2}
+{"t":"view","id":"h2","on":false}
+{"t":"answer","id":"h3","ok":false}
+{"t":"pointer","id":"c5"}
+`), uint8(7))
+	f.Fuzz(func(t *testing.T, script []byte, acts uint8) {
+		for _, role := range []Role{Host, Client} {
+			c := fuzzConsultation(role)
+			c.mu.Lock()
+			if role == Host {
+				c.askLocked(WhatScreen) // h1
+			}
+			c.mu.Unlock()
+			for i, line := range bytes.Split(script, []byte("\n")) {
+				// Our own actions, chosen by the bits of acts.
+				switch (int(acts) >> (i % 8)) & 3 {
+				case 1:
+					_, _ = c.Share(ShareScreen, 1, 1)
+				case 2:
+					_ = c.View(i%2 == 0)
+				case 3:
+					if role == Client {
+						for _, a := range c.Snapshot().Asks {
+							_ = c.Answer(a.ID, i%3 != 0)
+						}
+					} else {
+						_ = c.PauseShare(i%2 == 0)
+					}
+				}
+				m, err := parseLine(line)
+				if err == nil {
+					err = c.handle(m)
+				}
+				if err != nil {
+					if !errors.Is(err, ErrProtocol) {
+						t.Fatalf("%s: error %v is not ErrProtocol", role, err)
+					}
+					break
+				}
+				c.mu.Lock()
+				consent, host := c.screenConsentLocked(), c.screen[Host-1]
+				s := c.screenLocked()
+				c.mu.Unlock()
+				if host != nil && !host.off && !consent {
+					t.Fatalf("%s: the host's share %+v is on without consent", role, host.ScreenShare)
+				}
+				for _, sh := range []*ScreenShare{s.Own, s.Peer} {
+					if sh != nil && sh.State != ShareOn && sh.State != SharePaused {
+						t.Fatalf("%s: share in the Snapshot in state %q", role, sh.State)
+					}
+				}
+			}
+			c.cancel()
+			c.wg.Wait()
 		}
 	})
 }

@@ -59,6 +59,15 @@ func (c *Consultation) handle(m message) error {
 		err = c.onWithdraw(m)
 	case tRejoin:
 		err = c.onRejoin(m)
+	case tShare:
+		err = c.onShare(m)
+	case tPointer:
+		var changed bool
+		if changed, err = c.onPointer(m); err == nil && !changed {
+			return nil // dropped or nothing new: no change to tell
+		}
+	case tView:
+		err = c.onView(m)
 	case tEnd:
 		c.finishLocked(endPeer, c.role.peer(), m.Reason, nil)
 		return nil

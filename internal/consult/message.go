@@ -29,6 +29,10 @@ const (
 	// tResume is the first line each way on a consult channel that
 	// replaces a lost one (docs/consult.md, "Resuming").
 	tResume = "resume"
+	// Screen sharing (docs/screen.md, "Control messages"; screen.go).
+	tShare   = "share"
+	tPointer = "pointer"
+	tView    = "view"
 )
 
 // Consent requests ("what" of an ask).
@@ -92,6 +96,13 @@ type message struct {
 	Reason string `json:"reason,omitempty"`
 	Got    *int64 `json:"got,omitempty"`
 	Sent   *int64 `json:"sent,omitempty"`
+	// share, pointer, view (docs/screen.md)
+	State string   `json:"state,omitempty"`
+	W     *int     `json:"w,omitempty"`
+	H     *int     `json:"h,omitempty"`
+	X     *float64 `json:"x,omitempty"`
+	Y     *float64 `json:"y,omitempty"`
+	On    *bool    `json:"on,omitempty"`
 }
 
 func ptr[T any](v T) *T { return &v }
@@ -203,6 +214,38 @@ func (m *message) validate() error {
 	case tEnd:
 		if runes(m.Reason) > MaxReason {
 			return perr("end: reason over %d characters", MaxReason)
+		}
+	case tShare:
+		if err := checkID(m.ID); err != nil {
+			return err
+		}
+		switch m.State {
+		case ShareOn, SharePaused, ShareOff:
+		default:
+			return perr("share: bad state")
+		}
+		if !validWhat(m.What) {
+			return perr("share: bad what")
+		}
+		if m.W == nil || m.H == nil || !validPixels(*m.W) || !validPixels(*m.H) {
+			return perr("share: w and h must be 0–%d", MaxSharePixels)
+		}
+	case tPointer:
+		if err := checkID(m.ID); err != nil {
+			return err
+		}
+		if (m.X == nil) != (m.Y == nil) {
+			return perr("pointer: x without y or y without x")
+		}
+		if m.X != nil && (!validFraction(*m.X) || !validFraction(*m.Y)) {
+			return perr("pointer: x and y must be 0–1")
+		}
+	case tView:
+		if err := checkID(m.ID); err != nil {
+			return err
+		}
+		if m.On == nil {
+			return perr("view without on")
 		}
 	case tResume:
 		if m.Got == nil || *m.Got < 0 || m.Sent == nil || *m.Sent < 0 {

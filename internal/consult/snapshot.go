@@ -208,6 +208,13 @@ type Snapshot struct {
 	Recording string
 	// Rejoin is the host's last rejoin offer (client only).
 	Rejoin *Rejoin
+	// Screen is the state of screen sharing (docs/screen.md): whether we
+	// may share, and each side's share while it is on or paused.
+	Screen ScreenState
+	// ScreenEvents are the starts, pauses, resumes and stops of both
+	// sides' shares and the changes of their viewing, in order, for the
+	// record.
+	ScreenEvents []ScreenEvent
 
 	// Ended is set as soon as either side ended the consultation or it
 	// failed; Done follows once the last record file is in.
@@ -225,19 +232,21 @@ func (c *Consultation) Snapshot() Snapshot {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s := Snapshot{
-		Role:        c.role,
-		Self:        c.self,
-		Peer:        c.peer,
-		Started:     c.started,
-		Chat:        slices.Clone(c.chat),
-		HostShare:   c.shares[Host-1],
-		ClientShare: c.shares[Client-1],
-		Events:      slices.Clone(c.events),
-		Recording:   c.recordingLocked(),
-		Ended:       c.ended,
-		EndedAt:     c.endedAt,
-		EndedBy:     c.endedBy,
-		EndReason:   c.endReason,
+		Role:         c.role,
+		Self:         c.self,
+		Peer:         c.peer,
+		Started:      c.started,
+		Chat:         slices.Clone(c.chat),
+		HostShare:    c.shares[Host-1],
+		ClientShare:  c.shares[Client-1],
+		Events:       slices.Clone(c.events),
+		Recording:    c.recordingLocked(),
+		Screen:       c.screenLocked(),
+		ScreenEvents: slices.Clone(c.screenEvents),
+		Ended:        c.ended,
+		EndedAt:      c.endedAt,
+		EndedBy:      c.endedBy,
+		EndReason:    c.endReason,
 	}
 	for _, a := range c.asks {
 		s.Asks = append(s.Asks, a.Ask)

@@ -50,6 +50,7 @@ var rules = map[string]rule{
 	"internal/pairing":     {own: []string{"internal/wire", "internal/cpace", "internal/code", "internal/mailbox"}},
 	"internal/cli":         {anyOwn: true, notOwn: []string{"internal/mitm", "internal/deptest", "internal/browsertest"}, anyExternal: true},
 	"internal/consult":     {own: []string{"internal/session", "internal/transfer"}},
+	"internal/screen":      {own: []string{"internal/session"}, external: pion},
 	"internal/record":      {external: []string{"github.com/go-pdf/fpdf"}},
 	"internal/known":       {},
 	"internal/console":     {external: []string{"github.com/skip2/go-qrcode"}},

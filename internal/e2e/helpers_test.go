@@ -42,7 +42,7 @@ type server struct {
 
 // startLoopbackServer runs a server on 127.0.0.1 with ports of the kernel's
 // choosing, read back from its start-up log line.
-func startLoopbackServer(ctx context.Context, t *testing.T, flags ...string) *server {
+func startLoopbackServer(ctx context.Context, t testing.TB, flags ...string) *server {
 	t.Helper()
 	args := append([]string{"server", "--listen", "127.0.0.1:0", "--turn-listen", "127.0.0.1:0", "--relay-private"}, flags...)
 	p := start(t, "server", procOptions{}, args...)

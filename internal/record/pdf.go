@@ -100,6 +100,7 @@ func (d *doc) render() ([]byte, error) {
 	d.consents()
 	d.chat()
 	d.files()
+	d.screen()
 	d.notes()
 
 	var b bytes.Buffer
@@ -389,6 +390,44 @@ func (d *doc) files() {
 	}
 }
 
+// screen lists the events of screen sharing, only if there were any: a
+// record without them renders as it did before screen sharing existed.
+func (d *doc) screen() {
+	if len(d.r.Screen) == 0 {
+		return
+	}
+	l, f := d.l, d.f
+	d.section(l.screen)
+	for _, e := range d.r.Screen {
+		d.need(lineH)
+		f.SetX(marginX)
+		d.font("", 10)
+		f.CellFormat(timeW, lineH, d.clock(e.At), "", 0, "L", false, 0, "")
+		f.MultiCell(textW-timeW, lineH, pdfText(l.screenLine(e)), "", "L", false)
+	}
+}
+
+// screenLine says one screen event in words: who, what happened, what was
+// shared and its size, and why a share stopped if not by its sharer.
+func (l *labels) screenLine(e ScreenEvent) string {
+	s := l.role(e.By) + ": " + l.screenEvent[e.Event]
+	if w := l.screenWhat[e.What]; w != "" && !strings.HasPrefix(e.Event, "view-") {
+		s += " (" + w
+		if e.W > 0 && e.H > 0 {
+			s += fmt.Sprintf(", %d × %d %s", e.W, e.H, l.pixels)
+		}
+		s += ")"
+	}
+	if e.Detail != "" {
+		why := l.screenWhy[e.Detail]
+		if why == "" {
+			why = line(e.Detail)
+		}
+		s += " – " + why
+	}
+	return s
+}
+
 func (d *doc) notes() {
 	l, f := d.l, d.f
 	d.section(l.notes)
@@ -455,6 +494,8 @@ type labels struct {
 	dur                                                      func(time.Duration) string
 	size2                                                    func(int64) string
 	roleHost, roleClient                                     string
+	screen, pixels                                           string
+	screenEvent, screenWhat, screenWhy                       map[string]string
 }
 
 // of names a side after "from" ("von der Beraterin / dem Berater").
@@ -545,6 +586,26 @@ var german = &labels{
 	shortDate:  "02.01.",
 	roleHost:   "Berater/in",
 	roleClient: "Kunde/Kundin",
+	screen:     "Bildschirmfreigabe",
+	pixels:     "Pixel",
+	screenEvent: map[string]string{
+		"start":    "Freigabe begonnen",
+		"pause":    "Freigabe angehalten",
+		"resume":   "Freigabe fortgesetzt",
+		"stop":     "Freigabe beendet",
+		"view-off": "Ansicht der Freigabe unterbrochen",
+		"view-on":  "Ansicht der Freigabe fortgesetzt",
+	},
+	screenWhat: map[string]string{
+		"screen": "Bildschirm",
+		"window": "Fenster",
+		"tab":    "Browser-Tab",
+		"other":  "anderer Inhalt",
+	},
+	screenWhy: map[string]string{
+		"consent ended":      "Einwilligung beendet",
+		"consultation ended": "Beratung beendet",
+	},
 	dur: func(t time.Duration) string {
 		return durationText(t, "Std.", "Min.", "Sek.")
 	},
@@ -624,6 +685,26 @@ var english = &labels{
 	shortDate:  "01-02",
 	roleHost:   "Adviser",
 	roleClient: "Client",
+	screen:     "Screen sharing",
+	pixels:     "pixels",
+	screenEvent: map[string]string{
+		"start":    "started sharing",
+		"pause":    "paused sharing",
+		"resume":   "resumed sharing",
+		"stop":     "stopped sharing",
+		"view-off": "stopped viewing the share",
+		"view-on":  "went back to viewing the share",
+	},
+	screenWhat: map[string]string{
+		"screen": "screen",
+		"window": "window",
+		"tab":    "browser tab",
+		"other":  "other content",
+	},
+	screenWhy: map[string]string{
+		"consent ended":      "the consent ended",
+		"consultation ended": "the consultation ended",
+	},
 	dur: func(t time.Duration) string {
 		return durationText(t, "h", "min", "s")
 	},

@@ -220,6 +220,7 @@ func FuzzPDF(f *testing.F) {
 		r.Client.Name, r.Host.Name, r.Software, r.Notes = name, chat, file, notes
 		r.Chat = append(r.Chat, Chat{From: "client", Name: name, Text: chat, At: t0})
 		r.Files[0].Name = file
+		r.Screen = []ScreenEvent{{At: t0, By: "host", Event: "stop", ID: name, What: "screen", W: 1, H: 1, Detail: chat}}
 		if _, err := PDF(r); err != nil {
 			t.Fatal(err)
 		}
@@ -283,6 +284,111 @@ func TestCheckPDF(t *testing.T) {
 	for name, d := range map[string][]byte{"changed byte": changed, "other record": otherDoc, "empty": nil, "truncated": doc[:len(doc)-1]} {
 		if err := CheckPDF(r, d); !errors.Is(err, ErrPDFMismatch) {
 			t.Errorf("%s: %v, want ErrPDFMismatch", name, err)
+		}
+	}
+}
+
+// withScreen is sample with screen sharing both ways.
+func withScreen() Record {
+	r := sample(testKey(1))
+	at := func(m int) time.Time { return t0.Add(time.Duration(m) * time.Minute) }
+	r.Consents[2].State = "accepted"
+	r.Screen = []ScreenEvent{
+		{At: at(10), By: "host", Event: "start", ID: "h4", What: "screen", W: 1920, H: 1080},
+		{At: at(11), By: "client", Event: "view-off", ID: "h4", What: "screen", W: 1920, H: 1080},
+		{At: at(12), By: "client", Event: "view-on", ID: "h4", What: "screen", W: 1920, H: 1080},
+		{At: at(13), By: "host", Event: "pause", ID: "h4", What: "screen", W: 1920, H: 1080},
+		{At: at(14), By: "host", Event: "resume", ID: "h4", What: "screen", W: 1920, H: 1080},
+		{At: at(15), By: "client", Event: "start", ID: "c5", What: "window"},
+		{At: at(16), By: "host", Event: "stop", ID: "h4", What: "screen", W: 1920, H: 1080, Detail: "consent ended"},
+		{At: at(17), By: "client", Event: "stop", ID: "c5", What: "window", Detail: "consultation ended"},
+	}
+	return r
+}
+
+// Screen sharing has its own section, in either language, only when
+// somebody shared; the signed form carries the events.
+func TestPDFScreen(t *testing.T) {
+	r := withScreen()
+	doc, err := PDF(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ := extract(t, doc)
+	contains(t, text, "Bildschirmfreigabe",
+		"15:40:00", "Berater/in: Freigabe begonnen (Bildschirm, 1920 × 1080 Pixel)",
+		"Kunde/Kundin: Ansicht der Freigabe unterbrochen", "Kunde/Kundin: Ansicht der Freigabe fortgesetzt",
+		"Berater/in: Freigabe angehalten (Bildschirm, 1920 × 1080 Pixel)", "Berater/in: Freigabe fortgesetzt",
+		"Kunde/Kundin: Freigabe begonnen (Fenster)",
+		"Berater/in: Freigabe beendet (Bildschirm, 1920 × 1080 Pixel) – Einwilligung beendet",
+		"Kunde/Kundin: Freigabe beendet (Fenster) – Beratung beendet")
+	if strings.Index(text, "Bildschirmfreigabe") < strings.Index(text, "Dateien") || strings.Index(text, "Bildschirmfreigabe") > strings.Index(text, "Notizen der") {
+		t.Error("the screen section is not between the files and the notes")
+	}
+
+	r.Lang = "en"
+	doc, err = PDF(r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	text, _ = extract(t, doc)
+	contains(t, text, "Screen sharing",
+		"Adviser: started sharing (screen, 1920 × 1080 pixels)", "Client: stopped viewing the share",
+		"Client: went back to viewing the share", "Client: started sharing (window)",
+		"Adviser: stopped sharing (screen, 1920 × 1080 pixels) – the consent ended",
+		"Client: stopped sharing (window) – the consultation ended")
+
+	// Signed and verified with its events; CheckPDF accepts the PDF.
+	key := testKey(1)
+	got, _, err := Verify(mustSign(t, r, key))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.Screen) != len(r.Screen) || got.Screen[0] != normalize(r).Screen[0] {
+		t.Errorf("verified screen events %+v", got.Screen)
+	}
+	if err := CheckPDF(got, doc); err != nil {
+		t.Errorf("CheckPDF: %v", err)
+	}
+
+	// Without events, no section.
+	for _, lang := range []string{"de", "en"} {
+		r := sample(key)
+		r.Lang = lang
+		doc, err := PDF(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		text, _ := extract(t, doc)
+		if strings.Contains(text, "Bildschirmfreigabe") || strings.Contains(text, "Screen sharing") {
+			t.Errorf("%s: a screen section without screen sharing", lang)
+		}
+	}
+}
+
+// A record without screen sharing is what it was before screen sharing
+// existed, byte for byte, JSON (TestGolden) and PDF alike: direkt verify
+// re-renders the PDF of an old record and compares. The digests were
+// taken before the screen section was added.
+func TestPDFWithoutScreenUnchanged(t *testing.T) {
+	want := []string{
+		"1a7354679b5033ef22e38c7532be4cb4d944e5496088f037a03cc767ac3d3352",
+		"67cc9df5e63437c3e5b26e571d3ded55b8090f30fe71dc9cb717c9211411cb35",
+		"00ac103256f66191e6ef9feb9323cff5cbb304249c4a3ddb3dc2e8642f858d10",
+		"12a57be77f79578ec99f7fa164ef20369644f25701d2065a14b35f11e73063a3",
+	}
+	i := 0
+	for _, r := range []Record{sample(testKey(1)), long(testKey(1), 300)} {
+		for _, lang := range []string{"de", "en"} {
+			r.Lang = lang
+			doc, err := PDF(r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := hexSum(doc); got != want[i] {
+				t.Errorf("PDF %d (%s) has SHA-256 %s, want %s", i, lang, got, want[i])
+			}
+			i++
 		}
 	}
 }

@@ -50,6 +50,10 @@ type Record struct {
 	Files []File `json:"files,omitempty"`
 	// Consents are the consent requests and their answers.
 	Consents []Consent `json:"consents,omitempty"`
+	// Screen are the events of screen sharing (docs/screen.md), in order;
+	// nil if nobody shared, and then the record and its PDF are what they
+	// were before screen sharing existed.
+	Screen []ScreenEvent `json:"screen,omitempty"`
 	// Notes are the adviser's notes typed in the console.
 	Notes string `json:"notes,omitempty"`
 	// Cut says what was left out of the record because a size limit was
@@ -124,6 +128,36 @@ type Consent struct {
 	// AnsweredAt is when it was answered or withdrawn; zero while pending.
 	AnsweredAt time.Time `json:"answered_at,omitzero"`
 }
+
+// ScreenEvent is one event of screen sharing: a share's start, pause,
+// resume or stop, or its viewer stopping or going back to viewing it.
+type ScreenEvent struct {
+	At time.Time `json:"at"`
+	// By is who did it: "host" or "client" (the sharer, or for view-off and
+	// view-on the viewer).
+	By string `json:"by"`
+	// Event is "start", "pause", "resume", "stop", "view-off" or "view-on".
+	Event string `json:"event"`
+	// ID is the share's id in the consultation.
+	ID string `json:"id,omitempty"`
+	// What is what was shared: "screen", "window", "tab" or "other".
+	What string `json:"what,omitempty"`
+	// W and H are the share's size in pixels; zero if unknown.
+	W int `json:"w,omitempty"`
+	H int `json:"h,omitempty"`
+	// Detail says why a share stopped other than by its sharer:
+	// "consent ended" or "consultation ended".
+	Detail string `json:"detail,omitempty"`
+}
+
+// Screen event kinds and what was shared, as ScreenEvent writes them.
+var (
+	screenEvents = []string{"start", "pause", "resume", "stop", "view-off", "view-on"}
+	screenWhats  = []string{"screen", "window", "tab", "other"}
+)
+
+// maxScreenPixels bounds a share's width and height (docs/screen.md).
+const maxScreenPixels = 16384
 
 // Cut is content left out of a record because a size limit was reached.
 type Cut struct {
@@ -223,6 +257,10 @@ func normalize(r Record) Record {
 		c := &r.Consents[i]
 		c.AskedAt, c.AnsweredAt = c.AskedAt.UTC(), c.AnsweredAt.UTC()
 	}
+	r.Screen = slices.Clone(r.Screen)
+	for i := range r.Screen {
+		r.Screen[i].At = r.Screen[i].At.UTC()
+	}
 	r.Cut = slices.Clone(r.Cut)
 	for i := range r.Cut {
 		r.Cut[i].Since = r.Cut[i].Since.UTC()
@@ -253,6 +291,11 @@ func validUTF8(r Record) Record {
 	for i := range r.Consents {
 		v(&r.Consents[i].ID)
 		v(&r.Consents[i].Detail)
+	}
+	r.Screen = slices.Clone(r.Screen)
+	for i := range r.Screen {
+		v(&r.Screen[i].ID)
+		v(&r.Screen[i].Detail)
 	}
 	return r
 }
@@ -326,6 +369,19 @@ func validate(r Record) error {
 			return bad("consent %d state %q", i, c.State)
 		}
 		times = append(times, c.AskedAt, c.AnsweredAt)
+	}
+	for i, e := range r.Screen {
+		switch {
+		case !oneOf(e.By, "host", "client"):
+			return bad("screen event %d by %q", i, e.By)
+		case !oneOf(e.Event, screenEvents...):
+			return bad("screen event %d is %q", i, e.Event)
+		case e.What != "" && !oneOf(e.What, screenWhats...):
+			return bad("screen event %d shares %q", i, e.What)
+		case e.W < 0 || e.W > maxScreenPixels || e.H < 0 || e.H > maxScreenPixels:
+			return bad("screen event %d of %d×%d pixels", i, e.W, e.H)
+		}
+		times = append(times, e.At)
 	}
 	for i, c := range r.Cut {
 		switch {

@@ -250,6 +250,15 @@ func TestSignRefuses(t *testing.T) {
 		"consent state":   func(r *Record) { r.Consents[0].State = "maybe" },
 		"path kind":       func(r *Record) { r.Path.Kind = "carrier pigeon" },
 		"client key size": func(r *Record) { r.Client.Key = r.Client.Key[:31] },
+		"screen by":       func(r *Record) { r.Screen = withScreen().Screen; r.Screen[0].By = "server" },
+		"screen event":    func(r *Record) { r.Screen = withScreen().Screen; r.Screen[1].Event = "control" },
+		"screen what":     func(r *Record) { r.Screen = withScreen().Screen; r.Screen[0].What = "camera" },
+		"screen width":    func(r *Record) { r.Screen = withScreen().Screen; r.Screen[0].W = 16385 },
+		"screen height":   func(r *Record) { r.Screen = withScreen().Screen; r.Screen[0].H = -1 },
+		"screen time": func(r *Record) {
+			r.Screen = withScreen().Screen
+			r.Screen[0].At = time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+		},
 	} {
 		r := sample(key)
 		f(&r)
@@ -355,6 +364,8 @@ func FuzzPayload(f *testing.F) {
 	f.Add(bytes.Replace(p, []byte(`Z"`), []byte(`+00:00"`), 1))
 	min, _ := json.Marshal(normalize(Record{ID: "2026-11-27T1430Z-0a1b2c3d", Host: Party{Key: key.Public().(ed25519.PublicKey)}, Start: t0, End: t0}))
 	f.Add(min)
+	withScr, _ := json.Marshal(normalize(withScreen()))
+	f.Add(withScr)
 	f.Add([]byte(`{}`))
 	f.Fuzz(func(t *testing.T, p []byte) {
 		data := resign(p, key)

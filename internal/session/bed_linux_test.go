@@ -33,6 +33,13 @@ var sweepOnce sync.Once
 // with a TURN server on it, or skips t when no bed can be built here.
 func newSessionBed(t testing.TB, a, b netbed.Kind, delay time.Duration) *sessionBed {
 	t.Helper()
+	return newSessionBedConfig(t, netbed.Config{A: a, B: b, Delay: delay})
+}
+
+// newSessionBedConfig is newSessionBed with a bed of cfg (its Prefix is
+// this package's).
+func newSessionBedConfig(t testing.TB, cfg netbed.Config) *sessionBed {
+	t.Helper()
 	if err := netbed.Available(); err != nil {
 		t.Skipf("no test bed here: %v", err)
 	}
@@ -43,7 +50,8 @@ func newSessionBed(t testing.TB, a, b netbed.Kind, delay time.Duration) *session
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	bed, err := netbed.New(ctx, netbed.Config{Prefix: bedPrefix, A: a, B: b, Delay: delay})
+	cfg.Prefix = bedPrefix
+	bed, err := netbed.New(ctx, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -33,6 +33,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/transport/v5"
 	"github.com/pion/webrtc/v4"
 
@@ -124,6 +125,11 @@ type Config struct {
 	// a proxy, with a private CA for turns: (turndial.go). Nil means pion
 	// dials them directly and checks turns: against the system's roots.
 	TURNDial *TURNDial
+	// Video negotiates the video transceiver of screen sharing (media.go):
+	// peer a offers one, sendrecv; peer b attaches its track when the
+	// offer has one. False means a data-channel-only session: peer a
+	// offers no video m-line and peer b rejects one.
+	Video bool
 
 	// iceFailedTimeout overrides how long ICE may go without a working
 	// path before it gives up (tests). Zero means defaultICEFailed.
@@ -248,6 +254,11 @@ type Session struct {
 	resumable bool
 	// quiet: Drop closed it, so no "bye".
 	quiet atomic.Bool
+
+	// video is the video stream once negotiated (media.go); wantVideo
+	// (peer b) attaches one to an offered video m-line.
+	video     atomic.Pointer[Video]
+	wantVideo *Video
 }
 
 type outSignal struct {
@@ -335,7 +346,12 @@ func newSession(cfg Config) (*Session, error) {
 	if cfg.Policy == PolicyRelay {
 		policy = webrtc.ICETransportPolicyRelay
 	}
-	api := webrtc.NewAPI(webrtc.WithSettingEngine(se))
+	bwe := new(atomic.Pointer[cc.BandwidthEstimator])
+	me, reg, err := mediaAPI(cfg.Video, bwe)
+	if err != nil {
+		return nil, fmt.Errorf("session: media engine: %w", err)
+	}
+	api := webrtc.NewAPI(webrtc.WithSettingEngine(se), webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(reg))
 	pc, err := api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:         iceServers(cfg.ICEServers, cfg.Policy),
 		ICETransportPolicy: policy,
@@ -378,6 +394,19 @@ func newSession(cfg Config) (*Session, error) {
 	pc.OnICEConnectionStateChange(s.onICEState)
 	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(s.onSelectedPair)
 	pc.OnDataChannel(s.onRemoteChannel)
+	pc.OnTrack(s.onTrack)
+	if cfg.Video {
+		v, err := newVideo(s, bwe)
+		if err == nil && cfg.Role == wire.RoleA {
+			err = s.addVideo(v)
+		}
+		if err != nil {
+			cancel()
+			_ = pc.GracefulClose()
+			return nil, err
+		}
+		s.wantVideo = v
+	}
 
 	negotiated, id := true, uint16(ctlID)
 	ctl, err := pc.CreateDataChannel(ctlLabel, &webrtc.DataChannelInit{Negotiated: &negotiated, ID: &id})
@@ -433,6 +462,9 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 		if err != nil {
 			return err
 		}
+		if v := s.video.Load(); v != nil && videoRejected(answer.SDP) {
+			s.dropVideo(v)
+		}
 		if err := s.setRemote(answer); err != nil {
 			return err
 		}
@@ -443,6 +475,11 @@ func (s *Session) setup(ctx context.Context, key [32]byte) error {
 		}
 		if err := s.setRemote(offer); err != nil {
 			return err
+		}
+		if s.wantVideo != nil {
+			if err := s.answerVideo(s.wantVideo); err != nil {
+				return err
+			}
 		}
 		answer, err := s.pc.CreateAnswer(nil)
 		if err != nil {

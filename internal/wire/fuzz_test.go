@@ -85,7 +85,7 @@ func FuzzParseSignal(f *testing.F) {
 		}
 		f.Add(b)
 	}
-	for _, s := range []string{`null`, `{}`, `{"t":"hello","v":1,"id":""}`, `{"t":"cand","c":"a","idx":65536}`, `{"T":"bye"}`, `{"t":"proof","sig":""}`} {
+	for _, s := range []string{`null`, `{}`, `{"t":"hello","v":1,"id":""}`, `{"t":"cand","c":"a","idx":65536}`, `{"T":"bye"}`, `{"t":"proof","sig":""}`, `{"t":"hello","v":1,"screen":-1}`, `{"t":"hello","v":1,"screen":2e2}`} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -38,6 +38,10 @@ type Signal struct {
 	ID   []byte `json:"id,omitempty"` // Ed25519 public key
 	App  string `json:"app,omitempty"`
 	Path string `json:"path,omitempty"`
+	// Screen says the sender can show and share a screen (docs/screen.md,
+	// "Negotiation"): 1 in version 1; zero (absent) means it cannot. A
+	// value above ScreenVersion still means able, at version 1.
+	Screen int `json:"screen,omitempty"`
 
 	// offer, answer
 	SDP string `json:"sdp,omitempty"`

@@ -21,6 +21,18 @@ const (
 	AppConsult = "consult"
 )
 
+// ScreenVersion is the version of screen sharing (docs/screen.md) this
+// package speaks: a hello's "screen" is 0 (cannot) or at least 1 (can).
+const ScreenVersion = 1
+
+// MaxScreen bounds a hello's "screen": a later version may say more than 1,
+// but never more than a byte.
+const MaxScreen = 255
+
+// CanScreen reports whether a hello says its sender can show and share a
+// screen (docs/screen.md, "Negotiation").
+func (s Signal) CanScreen() bool { return s.T == SignalHello && s.Screen >= ScreenVersion }
+
 // Values of a hello's "path" field (the sender's --path choice).
 const (
 	PathAuto   = "auto"
@@ -73,6 +85,9 @@ func (s Signal) Validate() error {
 		case "", PathAuto, PathDirect, PathRelay:
 		default:
 			return fmt.Errorf("%w: hello path %q", ErrMalformed, s.Path)
+		}
+		if s.Screen < 0 || s.Screen > MaxScreen {
+			return fmt.Errorf("%w: hello screen %d", ErrMalformed, s.Screen)
 		}
 	case SignalOffer, SignalAnswer:
 		if len(s.SDP) > MaxSDP {

@@ -18,6 +18,8 @@ func validSignals() []wire.Signal {
 	return []wire.Signal{
 		{T: wire.SignalHello, V: 1, Name: "Maklerbüro Schmidt & Söhne <bAV>", ID: fill(32, 5), App: wire.AppConsult, Path: wire.PathAuto},
 		{T: wire.SignalHello, V: 1}, // a browser without a long-term key
+		{T: wire.SignalHello, V: 1, App: wire.AppConsult, Screen: 1},
+		{T: wire.SignalHello, V: 1, Screen: wire.MaxScreen}, // a later version
 		{T: wire.SignalOffer, SDP: testSDP},
 		{T: wire.SignalAnswer, SDP: testSDP},
 		{T: wire.SignalCand, Cand: "candidate:1 1 udp 2130706431 192.0.2.1 54321 typ host", Mid: ptr("0"), Idx: ptr(uint16(0))},
@@ -55,6 +57,7 @@ func TestSignalMarshalExact(t *testing.T) {
 	}{
 		{wire.Signal{T: "hello", V: 1, Name: "A & B <x>", ID: fill(32, 0), App: "send", Path: "relay"},
 			`{"t":"hello","v":1,"name":"A & B <x>","id":"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=","app":"send","path":"relay"}`},
+		{wire.Signal{T: "hello", V: 1, App: "consult", Screen: 1}, `{"t":"hello","v":1,"app":"consult","screen":1}`},
 		{wire.Signal{T: "offer", SDP: "v=0\r\n"}, `{"t":"offer","sdp":"v=0\r\n"}`},
 		{wire.Signal{T: "cand", Cand: "candidate:x", Mid: ptr(""), Idx: ptr(uint16(0))}, `{"t":"cand","c":"candidate:x","mid":"","idx":0}`},
 		{wire.Signal{T: "cand-end"}, `{"t":"cand-end"}`},
@@ -85,6 +88,8 @@ func TestSignalValidateRejects(t *testing.T) {
 		{"hello empty id", wire.Signal{T: "hello", V: 1, ID: []byte{}}, wire.ErrMalformed},
 		{"hello app", wire.Signal{T: "hello", V: 1, App: "shell"}, wire.ErrMalformed},
 		{"hello path", wire.Signal{T: "hello", V: 1, Path: "tcp"}, wire.ErrMalformed},
+		{"hello negative screen", wire.Signal{T: "hello", V: 1, Screen: -1}, wire.ErrMalformed},
+		{"hello screen over a byte", wire.Signal{T: "hello", V: 1, Screen: wire.MaxScreen + 1}, wire.ErrMalformed},
 		{"hello long name", wire.Signal{T: "hello", V: 1, Name: strings.Repeat("x", wire.MaxName+1)}, wire.ErrTooLarge},
 		{"hello escape in name", wire.Signal{T: "hello", V: 1, Name: "\x1b]0;pwned\x07"}, wire.ErrMalformed},
 		{"hello bad utf-8 name", wire.Signal{T: "hello", V: 1, Name: "\xc3"}, wire.ErrMalformed},
@@ -122,6 +127,9 @@ func TestParseSignalRejects(t *testing.T) {
 		{`{"t":"hello","v":1,"id":"not base64"}`, wire.ErrMalformed},
 		{`{"t":"cand","c":"candidate:1","idx":70000}`, wire.ErrMalformed},
 		{`{"t":"cand","c":"candidate:1","idx":-1}`, wire.ErrMalformed},
+		{`{"t":"hello","v":1,"screen":1.5}`, wire.ErrMalformed},
+		{`{"t":"hello","v":1,"screen":"1"}`, wire.ErrMalformed},
+		{`{"t":"hello","v":1,"screen":256}`, wire.ErrMalformed},
 		{`{"t":"nope"}`, wire.ErrUnknownType},
 		{`{"t":"offer","sdp":"` + strings.Repeat("a", wire.MaxBody) + `"}`, wire.ErrTooLarge},
 	} {
@@ -133,5 +141,33 @@ func TestParseSignalRejects(t *testing.T) {
 	s, err := wire.ParseSignal([]byte(`{"t":"cand-end","future":true}`))
 	if err != nil || s.T != wire.SignalCandEnd {
 		t.Errorf("unknown field: %+v, %v", s, err)
+	}
+}
+
+// A hello's "screen" says whether its sender can show and share a screen
+// (docs/screen.md, "Negotiation"): absent or 0 cannot, any version from 1
+// on can.
+func TestHelloCanScreen(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want bool
+	}{
+		{`{"t":"hello","v":1}`, false},
+		{`{"t":"hello","v":1,"screen":0}`, false},
+		{`{"t":"hello","v":1,"screen":1}`, true},
+		{`{"t":"hello","v":1,"screen":7}`, true},
+		{`{"t":"hello","v":1,"screen":255}`, true},
+	} {
+		s, err := wire.ParseSignal([]byte(c.in))
+		if err != nil {
+			t.Fatalf("%s: %v", c.in, err)
+		}
+		if got := s.CanScreen(); got != c.want {
+			t.Errorf("%s: CanScreen = %v, want %v", c.in, got, c.want)
+		}
+	}
+	// Only a hello says it.
+	if (wire.Signal{T: wire.SignalBye, Screen: 1}).CanScreen() {
+		t.Error("a bye can screen")
 	}
 }

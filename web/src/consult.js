@@ -154,6 +154,44 @@ export function recordCost(name, text) {
   return n;
 }
 
+// Screen sharing (docs/screen.md, "Control messages"), as internal/consult:
+// what may be shared, the informative size's bound, how many of the host's
+// pointer positions a second are shown (a burst of POINTER_BURST at once,
+// the rest dropped) and sent (a burst of POINTER_SEND_BURST, the latest of
+// a faster caller held back until the rate allows), and how many screen
+// events a consultation may have.
+export const SHARE_WHATS = ['screen', 'window', 'tab', 'other'];
+export const MAX_SHARE_PIXELS = 16384;
+export const POINTER_RATE = 20;
+export const POINTER_BURST = 20;
+export const POINTER_SEND_BURST = 5;
+export const MAX_SCREEN_EVENTS = 2000;
+
+const isPixels = (n) => Number.isInteger(n) && n >= 0 && n <= MAX_SHARE_PIXELS;
+const isFraction = (f) => typeof f === 'number' && f >= 0 && f <= 1; // NaN and Infinity fail
+const given = (v) => v !== undefined && v !== null; // Go reads null as absent
+
+/** Bucket is a token bucket of POINTER_RATE tokens a second, at most burst. */
+class Bucket {
+  constructor(burst) {
+    this.burst = burst;
+    this.tokens = burst;
+    this.at = performance.now();
+  }
+
+  /** take takes a token if there is one and returns 0, else the milliseconds until there is one. */
+  take() {
+    const now = performance.now();
+    this.tokens = Math.min(this.burst, this.tokens + ((now - this.at) / 1000) * POINTER_RATE);
+    this.at = now;
+    if (this.tokens >= 1) {
+      this.tokens--;
+      return 0;
+    }
+    return Math.ceil(((1 - this.tokens) / POINTER_RATE) * 1000);
+  }
+}
+
 /**
  * validateHostMessage checks a message from the host (docs/consult.md,
  * "Messages") and returns it with normalised fields; it throws
@@ -198,6 +236,21 @@ export function validateHostMessage(m) {
     case 'end':
       if (!optText(m.reason, 200)) throw new ProtocolError('end: reason');
       return { t: 'end', reason: m.reason ?? '' };
+    case 'share':
+      if (!isID(m.id)) throw new ProtocolError('share: id');
+      if (m.state !== 'on' && m.state !== 'paused' && m.state !== 'off') throw new ProtocolError('share: state');
+      if (!SHARE_WHATS.includes(m.what)) throw new ProtocolError('share: what');
+      if (!isPixels(m.w) || !isPixels(m.h)) throw new ProtocolError('share: w and h');
+      return { t: 'share', id: m.id, state: m.state, what: m.what, w: m.w, h: m.h };
+    case 'pointer':
+      if (!isID(m.id)) throw new ProtocolError('pointer: id');
+      if (given(m.x) !== given(m.y)) throw new ProtocolError('pointer: x without y or y without x');
+      if (!given(m.x)) return { t: 'pointer', id: m.id, hide: true };
+      if (!isFraction(m.x) || !isFraction(m.y)) throw new ProtocolError('pointer: x and y');
+      return { t: 'pointer', id: m.id, hide: false, x: m.x, y: m.y };
+    case 'view':
+      if (!isID(m.id) || typeof m.on !== 'boolean') throw new ProtocolError('view: id or on');
+      return { t: 'view', id: m.id, on: m.on };
     case 'answer':
       throw new ProtocolError('answer: only the client answers');
     default:
@@ -263,6 +316,13 @@ export class Consultation {
       // Our share of the transcript: used as the host counts it; refused
       // says the last message did not fit and was not sent.
       share: { used: 0, max: MAX_SHARE, refused: false },
+      // Screen sharing (docs/screen.md): own is our share, peer the
+      // host's, each null unless it is on or paused; started is ms since
+      // the epoch (this side's clock); viewing says, for own, that the host
+      // views it and, for peer, that we do; pointer is the host's pointer
+      // on its share, null when hidden. canShare is true until the
+      // consultation ended: the client needs no consent to share.
+      screen: { canShare: true, own: null, peer: null },
       endReason: '',
       error: '',
     };
@@ -287,6 +347,19 @@ export class Consultation {
     this.linkNo = 0; // counts the consult channels: which one a file broke with
     // The Files we send, by id, kept to offer one again after a rebuild.
     this.sources = new Map();
+    // Screen sharing: each side's latest share ({id, state, what, w, h,
+    // started, viewing, pointer, off, cut}; cut: the host's, stopped here
+    // when our consent ended, its crossing lines ignored), every share id
+    // so far, the events counted, the rates of pointer positions shown and
+    // sent, and our latest position held back by that rate.
+    this.shares = { own: null, peer: null };
+    this.shareIDs = new Set();
+    this.screenEvents = 0;
+    this.pointerIn = new Bucket(POINTER_BURST);
+    this.pointerOut = new Bucket(POINTER_SEND_BURST);
+    this.pointerPending = null;
+    this.pointerTimer = 0;
+    this.pointerCount = { shown: 0, dropped: 0 };
     o.session.wanted = () => this.state.phase === 'connected' || this.state.phase === 'connecting';
     o.session.onchannel = (dc) => this.#channel(dc);
     o.session.ondone((err) => this.#sessionDone(err));
@@ -458,9 +531,18 @@ export class Consultation {
         return;
       case 'withdraw': {
         const a = s.asks.find((x) => x.id === m.id);
-        if (a && a.state === 'pending') a.state = 'withdrawn';
+        // An accepted screen ask too, as Go's client: our answer crossed
+        // the host's withdraw, and the host does not count it.
+        if (a && (a.state === 'pending' || (a.state === 'accepted' && a.what === 'screen'))) a.state = 'withdrawn';
+        if (a?.what === 'screen') this.#screenConsentChanged();
         return;
       }
+      case 'share':
+        return this.#onShare(m);
+      case 'pointer':
+        return this.#onPointer(m);
+      case 'view':
+        return this.#onView(m);
       case 'file':
         return this.#announce(m);
       case 'file-ok': {
@@ -676,7 +758,238 @@ export class Consultation {
     a.state = ok ? 'accepted' : 'declined';
     if (a.what === 'record') this.state.recording = ok ? 'accepted' : 'declined';
     this.#send({ t: 'answer', id, ok });
+    if (a.what === 'screen') this.#screenConsentChanged();
     this.#changed();
+  }
+
+  /**
+   * #screenConsent says whether our consent to the host's share stands:
+   * the latest screen ask that was answered (accepted or declined) was
+   * accepted; pending and withdrawn ones do not count (as internal/consult).
+   */
+  #screenConsent() {
+    for (let i = this.state.asks.length - 1; i >= 0; i--) {
+      const a = this.state.asks[i];
+      if (a.what !== 'screen') continue;
+      if (a.state === 'accepted') return true;
+      if (a.state === 'declined') return false;
+    }
+    return false;
+  }
+
+  /** #screenConsentChanged stops the host's share here when our consent ended; the host stops it too. */
+  #screenConsentChanged() {
+    const sh = this.shares.peer;
+    if (this.#screenConsent() || !sh || sh.off) return;
+    sh.off = true;
+    sh.cut = true;
+    sh.pointer = null;
+    this.screenEvents++;
+    this.#publishScreen();
+  }
+
+  /** #publishScreen shows the shares in state.screen: copies, null when off. */
+  #publishScreen() {
+    const view = (sh, peer) => {
+      if (!sh || sh.off) return null;
+      const v = { id: sh.id, state: sh.state, what: sh.what, w: sh.w, h: sh.h, started: sh.started, viewing: sh.viewing };
+      if (peer) v.pointer = sh.pointer ? { ...sh.pointer } : null;
+      return v;
+    };
+    const sc = this.state.screen;
+    sc.own = view(this.shares.own, false);
+    sc.peer = view(this.shares.peer, true);
+    sc.canShare = this.state.phase === 'connected' || this.state.phase === 'connecting';
+  }
+
+  /** #onShare takes the host's "share": a new one only with our consent, one at a time. */
+  #onShare(m) {
+    if (!m.id.startsWith('h')) throw new ProtocolError('share: not a host id');
+    const cur = this.shares.peer;
+    if (!cur || cur.id !== m.id) {
+      if (m.state !== 'on') throw new ProtocolError(`share: ${m.state} of an unknown share`);
+      if (this.shareIDs.has(m.id)) throw new ProtocolError('share: an id used before');
+      if (cur && !cur.off) throw new ProtocolError('share: a second share while one is on');
+      if (!this.#screenConsent()) throw new ProtocolError('share: without the client\'s consent');
+      if (this.screenEvents >= MAX_SCREEN_EVENTS) throw new ProtocolError('share: too many screen events');
+      this.shares.peer = { id: m.id, state: 'on', what: m.what, w: m.w, h: m.h, started: Date.now(), viewing: true, pointer: null, off: false, cut: false };
+      this.shareIDs.add(m.id);
+      this.screenEvents++;
+      return this.#publishScreen();
+    }
+    if (cur.cut) return; // crossed the end of our consent: the host stops it too
+    if (cur.off) throw new ProtocolError(`share: ${m.state} after its off`);
+    if (m.what !== cur.what) throw new ProtocolError('share: changed what it shares');
+    if (m.state === 'on' && !this.#screenConsent()) throw new ProtocolError('share: without the client\'s consent');
+    if (m.state !== 'off' && m.state !== cur.state && this.screenEvents >= MAX_SCREEN_EVENTS) throw new ProtocolError('share: too many screen events');
+    const changed = m.state !== cur.state; // an off always is
+    if (m.state === 'off') {
+      cur.off = true;
+      cur.pointer = null;
+    } else {
+      cur.state = m.state;
+    }
+    if (changed) this.screenEvents++;
+    // The size a stop or resume says, or a line that says nothing new but
+    // perhaps the size; a pause keeps the picture's.
+    if (!(changed && m.state === 'paused')) [cur.w, cur.h] = [m.w, m.h];
+    this.#publishScreen();
+  }
+
+  /** #onPointer takes the host's pointer on its share; positions over the rate are dropped. */
+  #onPointer(m) {
+    const sh = this.shares.peer;
+    if (!m.id.startsWith('h') || !sh || sh.id !== m.id) throw new ProtocolError('pointer: on no share of the host');
+    if (sh.cut) return;
+    if (sh.off) throw new ProtocolError('pointer: on a share that is off');
+    if (m.hide) {
+      // Hiding costs nothing: with positions limited, so are the changes.
+      sh.pointer = null;
+    } else if (this.pointerIn.take() === 0) {
+      this.pointerCount.shown++;
+      sh.pointer = { x: m.x, y: m.y };
+    } else {
+      this.pointerCount.dropped++;
+      return;
+    }
+    this.#publishScreen();
+  }
+
+  /** #onView takes the host's "view" of our share. */
+  #onView(m) {
+    if (!m.id.startsWith('c') || !this.shareIDs.has(m.id)) throw new ProtocolError('view: of no share of ours');
+    const sh = this.shares.own;
+    if (sh.id !== m.id || sh.off || sh.viewing === m.on) return; // crossed our stop, or nothing new
+    if (this.screenEvents >= MAX_SCREEN_EVENTS) throw new ProtocolError('view: too many screen events');
+    sh.viewing = m.on;
+    this.screenEvents++;
+    this.#publishScreen();
+  }
+
+  #shareLine(sh, state) {
+    return { t: 'share', id: sh.id, state, what: sh.what, w: sh.w, h: sh.h };
+  }
+
+  #ownShare() {
+    const sh = this.shares.own;
+    return sh && !sh.off ? sh : null;
+  }
+
+  /**
+   * share starts sharing (what: "screen", "window", "tab" or "other"; w, h
+   * the capture's size, informative: rounded into 0–16384, 0 if unknown)
+   * and returns the share's id; null when it cannot: not connected, or
+   * already sharing (stop that share first). The client needs no consent.
+   */
+  share(what, w, h) {
+    if (!SHARE_WHATS.includes(what)) throw new RangeError(`share: what must be one of ${SHARE_WHATS.join(', ')}`);
+    const px = (n) => (Number.isFinite(n) ? Math.min(MAX_SHARE_PIXELS, Math.max(0, Math.round(n))) : 0);
+    if (this.state.phase !== 'connected' || this.#ownShare() || this.screenEvents >= MAX_SCREEN_EVENTS) return null;
+    const sh = { id: newID('c'), state: 'on', what, w: px(w), h: px(h), started: Date.now(), viewing: true, off: false };
+    if (!this.#send(this.#shareLine(sh, 'on'))) return null;
+    this.shares.own = sh;
+    this.shareIDs.add(sh.id);
+    this.screenEvents++;
+    this.#publishScreen();
+    this.#changed();
+    return sh.id;
+  }
+
+  /** pauseShare pauses (true) or resumes (false) our share; false if there is none. */
+  pauseShare(paused) {
+    const sh = this.#ownShare();
+    if (!sh || this.state.phase !== 'connected') return false;
+    const state = paused ? 'paused' : 'on';
+    if (sh.state === state) return true;
+    if (this.screenEvents >= MAX_SCREEN_EVENTS) return false;
+    sh.state = state;
+    this.screenEvents++;
+    this.#send(this.#shareLine(sh, state));
+    this.#publishScreen();
+    this.#changed();
+    return true;
+  }
+
+  /** stopShare stops our share; without one it does nothing. */
+  stopShare() {
+    const sh = this.#ownShare();
+    if (!sh) return;
+    sh.off = true;
+    this.#stopPointer();
+    this.screenEvents++; // a stop always counts: the record must show the end
+    if (this.state.phase === 'connected') this.#send(this.#shareLine(sh, 'off'));
+    this.#publishScreen();
+    this.#changed();
+  }
+
+  /**
+   * pointer shows our pointer at (x, y), fractions of our share's picture
+   * (clamped into 0–1), or hides it (pointer(null)); false without a share.
+   * At most POINTER_RATE positions a second go out: a faster caller's are
+   * coalesced and the latest goes out as soon as the rate allows.
+   */
+  pointer(x, y) {
+    const sh = this.#ownShare();
+    if (!sh || this.state.phase !== 'connected') return false;
+    const msg = { t: 'pointer', id: sh.id };
+    if (x !== null && x !== undefined) {
+      if (!Number.isFinite(x) || !Number.isFinite(y)) return false;
+      msg.x = Math.min(1, Math.max(0, x));
+      msg.y = Math.min(1, Math.max(0, y));
+    }
+    if (this.pointerTimer) {
+      this.pointerPending = msg;
+      return true;
+    }
+    const wait = this.pointerOut.take();
+    if (wait === 0) {
+      this.#send(msg);
+      return true;
+    }
+    this.pointerPending = msg;
+    this.pointerTimer = setTimeout(() => {
+      const m = this.pointerPending;
+      this.pointerPending = null;
+      this.pointerTimer = 0;
+      const cur = this.#ownShare();
+      if (!m || !cur || cur.id !== m.id || this.state.phase !== 'connected') return;
+      this.pointerOut.take();
+      this.#send(m);
+    }, wait);
+    return true;
+  }
+
+  #stopPointer() {
+    clearTimeout(this.pointerTimer);
+    this.pointerTimer = 0;
+    this.pointerPending = null;
+  }
+
+  /** view tells the host that we stopped (false) or went back to (true) viewing its share; false without one. */
+  view(on) {
+    const sh = this.shares.peer;
+    if (!sh || sh.off || this.state.phase !== 'connected') return false;
+    on = Boolean(on);
+    if (sh.viewing === on) return true;
+    if (this.screenEvents >= MAX_SCREEN_EVENTS) return false;
+    sh.viewing = on;
+    this.screenEvents++;
+    this.#send({ t: 'view', id: sh.id, on });
+    this.#publishScreen();
+    this.#changed();
+    return true;
+  }
+
+  /** #screenEnded stops both shares as the consultation ends. */
+  #screenEnded() {
+    this.#stopPointer();
+    for (const sh of [this.shares.own, this.shares.peer]) {
+      if (sh && !sh.off) {
+        sh.off = true;
+        sh.pointer = null;
+      }
+    }
+    this.#publishScreen();
   }
 
   /**
@@ -801,12 +1114,14 @@ export class Consultation {
     this.#send({ t: 'end', reason: cutText(reason, 200) });
     this.state.endReason = 'self';
     this.state.phase = 'ended';
+    this.#screenEnded();
     this.#changed();
     this.#closeSoon();
   }
 
   #ended() {
     this.state.phase = 'ended';
+    this.#screenEnded();
     this.#maybeClose();
   }
 
@@ -840,6 +1155,7 @@ export class Consultation {
     this.state.phase = 'failed';
     this.state.error = 'protocol';
     this.state.errorDetail = msg;
+    this.#screenEnded();
     this.#send({ t: 'end', reason: 'protocol error' });
     this.#closeSoon();
   }
@@ -853,6 +1169,7 @@ export class Consultation {
       if (!s.endReason) s.endReason = 'lost';
     }
     for (const f of s.files) if (f.state === 'receiving' || f.state === 'sending' || f.state === 'hashing') f.state = 'failed';
+    this.#screenEnded();
     this.closing = true;
     clearTimeout(this.endTimer);
     this.o.session.close();

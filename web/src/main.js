@@ -15,6 +15,7 @@ import { browserName } from './agent.js';
 import { codeFromInput, codeFromLocation } from './link.js';
 import { claim } from './pairing.js';
 import { connect } from './rtc.js';
+import { ScreenView, screenHello } from './screenui.js';
 import { codeErrorText, formatLimit, formatSize, pickLang, STRINGS } from './strings.js';
 
 const codes = new Codes(WORDS);
@@ -24,6 +25,7 @@ const $ = (id) => document.getElementById(id);
 
 let busy = null; // AbortController of the pairing in progress
 let consultation = null;
+let screenView = null;
 let selfName = t.defaultName;
 
 function setState(state) {
@@ -117,7 +119,9 @@ async function join(input, { fromPath = false } = {}) {
       server: location.origin,
       code,
       phrase: (l, idx) => codes.phrase(l, idx),
-      hello: { name: selfName, app: 'consult', path: 'auto' },
+      // "screen": 1 only where the page can view a share and share back
+      // on the same transceiver (docs/screen.md, "Negotiation").
+      hello: { name: selfName, app: 'consult', path: 'auto', ...(screenHello() ? { screen: 1 } : {}) },
       WebSocket,
       fetch: (url, init) => fetch(url, init),
       signal,
@@ -158,6 +162,7 @@ async function join(input, { fromPath = false } = {}) {
     agent: browserName(navigator.userAgent),
     onchange: render,
   });
+  screenView = new ScreenView({ session, consultation, t, onerror: (e) => console.warn(`direkt: screen: ${e?.message ?? e}`) });
   setState('connected');
   render();
 }
@@ -206,6 +211,9 @@ function render() {
   renderChat(s);
   renderShare(s);
   renderFiles(s);
+  // Before the host's hello the phase is "connecting": the panel waits.
+  if (s.phase === 'connected') screenView?.render(s.screen ?? null);
+  else if (s.phase === 'ended' || s.phase === 'failed') closeScreen();
   if (s.phase === 'ended') {
     setState('ended');
     text('ended-reason', t.endedBy[s.endReason] ?? t.endedBy.host);
@@ -301,6 +309,12 @@ function renderFiles(s) {
   );
 }
 
+/** closeScreen ends our share and the screen panel (the consultation is over). */
+function closeScreen() {
+  screenView?.close();
+  screenView = null;
+}
+
 function endAll() {
   if (busy) {
     busy.abort();
@@ -312,6 +326,7 @@ function endAll() {
 }
 
 function again() {
+  closeScreen();
   consultation = null;
   chatShown = -1;
   $('chat-log').replaceChildren();

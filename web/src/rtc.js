@@ -9,6 +9,7 @@
 import { equal, fromHex, toHex } from './bytes.js';
 import { SendHold } from './hold.js';
 import { GIVE_UP, pairActivity, POLL, Reconnector, SILENT, SUSPECT } from './restart.js';
+import { tuneSender, videoTransceiver } from './screen.js';
 import { bindingProof } from './wire.js';
 
 /** SessionError is why a session could not be set up or ended: kind "no-path", "binding", "tampered", "peer-gone", "closed". */
@@ -126,6 +127,10 @@ export class Session {
   fingerprints = new Set();
   #rebuilding = null; // the running rebuild, a Promise
   #offerWaiter = null; // resolves with the SDP of a new connection's offer
+  /** @type {MediaStreamTrack|null} the incoming track of the connection's video transceiver (docs/screen.md) */
+  video = null;
+  #onvideo = null;
+  #share = null; // the track we share, kept across a rebuilt connection
 
   constructor(pair, o = {}) {
     this.#pair = pair;
@@ -144,6 +149,51 @@ export class Session {
 
   get pair() {
     return this.#pair;
+  }
+
+  /**
+   * onvideo(track) is told the incoming track of each connection whose
+   * offer has a video section (the host offers one when both hellos say
+   * "screen"), and null for one without: again after a rebuilt connection.
+   * Set late, it is told the current one at once.
+   */
+  set onvideo(f) {
+    this.#onvideo = f;
+    if (f && this.video) f(this.video);
+  }
+
+  get onvideo() {
+    return this.#onvideo;
+  }
+
+  /** videoArrived is a connection's report of its video track (null: none). */
+  videoArrived(track) {
+    this.video = track;
+    this.#onvideo?.(track);
+  }
+
+  /** canShare says whether the current connection has a video transceiver to share on. */
+  get canShare() {
+    return Boolean(this.link?.video);
+  }
+
+  /** shareTrack is the track we share, or null. */
+  get shareTrack() {
+    return this.#share;
+  }
+
+  /**
+   * setShareTrack shares track (null: nothing) on the video transceiver's
+   * sender with replaceTrack, without a new offer; a rebuilt connection
+   * takes it over. It resolves to whether a connection took it now.
+   */
+  async setShareTrack(track) {
+    this.#share = track ?? null;
+    const tx = this.link?.video;
+    if (!tx) return false;
+    await tx.sender.replaceTrack(this.#share);
+    if (this.#share) await tuneSender(tx.sender);
+    return true;
   }
 
   /** signal is aborted when the session ends. */
@@ -346,6 +396,8 @@ export class Session {
 class Link {
   /** fpA is the host's DTLS fingerprint in this connection's offer. */
   fpA = null;
+  /** @type {RTCRtpTransceiver|null} the video transceiver of the host's offer */
+  video = null;
   #s;
   #o;
   #described = false; // our answer went out: candidates may follow
@@ -405,11 +457,32 @@ class Link {
     await pc.setRemoteDescription({ type: 'offer', sdp });
     this.#remoteSet = true;
     for (const c of this.#pending.splice(0)) this.candidate(c);
+    // A video section (docs/screen.md): we view on it and share back on
+    // it, so it is sendrecv on our side too; a share running when the
+    // connection was rebuilt goes on on the new one.
+    const tx = videoTransceiver(pc, sdp);
+    const fresh = tx !== null && tx !== this.video;
+    const share = this.#s.shareTrack;
+    if (fresh) {
+      this.video = tx;
+      try {
+        tx.direction = 'sendrecv';
+      } catch {
+        // a browser that cannot send video still views
+      }
+      if (share) await tx.sender.replaceTrack(share).catch(() => {});
+    }
     const a = await pc.createAnswer();
     await pc.setLocalDescription(a);
     this.#send({ t: 'answer', sdp: pc.localDescription.sdp });
     this.#described = true;
     for (const h of this.#held.splice(0)) this.#send(h);
+    if (fresh) {
+      if (share) tuneSender(tx.sender);
+      if (this.#s.link === this) this.#s.videoArrived(tx.receiver.track);
+    } else if (!restart && !tx && this.#s.link === this) {
+      this.#s.videoArrived(null);
+    }
     return restart;
   }
 

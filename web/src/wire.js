@@ -327,6 +327,15 @@ export function bindingProof(kbind, role, fpA, fpB) {
 
 // --- signals (section 4.3) ---
 
+// A hello's "screen" (docs/screen.md, "Negotiation"), as wire.ScreenVersion
+// and wire.MaxScreen: the version this client speaks, and the most a hello
+// may say.
+export const SCREEN_VERSION = 1;
+export const MAX_SCREEN = 255;
+
+/** canScreen says whether a hello's sender can show and share a screen. */
+export const canScreen = (hello) => hello?.t === 'hello' && Number.isInteger(hello.screen) && hello.screen >= SCREEN_VERSION;
+
 const SIGNAL_TYPES = ['hello', 'offer', 'answer', 'cand', 'cand-end', 'bye', 'proof', 'restart', 'reconnect'];
 
 /**
@@ -346,6 +355,10 @@ export function validateSignal(s) {
       }
       if (!['', 'send', 'consult'].includes(s.app ?? '')) throw malformed('hello app');
       if (!['', 'auto', 'direct', 'relay'].includes(s.path ?? '')) throw malformed('hello path');
+      // docs/screen.md, "Negotiation": 0 (absent) cannot, 1 and later can.
+      if (s.screen !== undefined && s.screen !== null && !(Number.isInteger(s.screen) && s.screen >= 0 && s.screen <= MAX_SCREEN)) {
+        throw malformed('hello screen');
+      }
       break;
     }
     case 'offer':
@@ -398,6 +411,7 @@ export function marshalSignal(s) {
   else put('id', s.id);
   put('app', s.app);
   put('path', s.path);
+  put('screen', s.screen);
   put('sdp', s.sdp);
   put('c', s.c);
   if (s.mid !== undefined && s.mid !== null) o.mid = s.mid; // a pointer in Go: "" is kept

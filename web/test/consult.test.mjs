@@ -9,6 +9,9 @@ import {
   LINE_BREAK_COST,
   LineDecoder,
   MAX_LINE,
+  MAX_SHARE_PIXELS,
+  POINTER_BURST,
+  POINTER_RATE,
   MAX_RECORD_JSON,
   MAX_RECORD_PDF,
   MAX_SHARE,
@@ -896,4 +899,296 @@ test('consultation: a file sent while the new channel waits for the host resume 
   ctl2.line({ t: 'file-ok', id: f.id, ok: true, sha256: sum });
   assert.equal(f.state, 'done');
   assert.equal(f.resent, undefined);
+});
+
+// Screen sharing (docs/screen.md, "Control messages"): the host's share
+// only with our consent, ours on our own initiative; state.screen as the
+// join page reads it.
+const hostShare = (id, state, what = 'screen', w = 1920, h = 1080) => ({ t: 'share', id, state, what, w, h });
+const screenAccepted = (c, ctl, id = 'h1') => {
+  ctl.line({ t: 'ask', id, what: 'screen' });
+  c.answer(id, true);
+};
+
+test('host messages: share, pointer and view are validated', () => {
+  const ok = [
+    hostShare('h1', 'on'),
+    hostShare('h1', 'paused', 'tab', 0, MAX_SHARE_PIXELS),
+    hostShare('h1', 'off', 'other', 0, 0),
+    { t: 'pointer', id: 'h1', x: 0, y: 1 },
+    { t: 'pointer', id: 'h1', x: 0.5, y: 0.25 },
+    { t: 'pointer', id: 'h1' },
+    { t: 'pointer', id: 'h1', x: null, y: null },
+    { t: 'view', id: 'c1', on: false },
+  ];
+  for (const m of ok) assert.doesNotThrow(() => validateHostMessage(m), JSON.stringify(m));
+  assert.deepEqual(validateHostMessage({ t: 'pointer', id: 'h1', x: 0.5, y: 0.25 }), { t: 'pointer', id: 'h1', hide: false, x: 0.5, y: 0.25 });
+  assert.equal(validateHostMessage({ t: 'pointer', id: 'h1' }).hide, true);
+  const bad = [
+    hostShare('h1', 'running'),
+    hostShare('h1', 'on', 'camera'),
+    { t: 'share', id: 'h1', state: 'on', w: 1, h: 1 },
+    hostShare('h1', 'on', 'screen', -1, 1),
+    hostShare('h1', 'on', 'screen', 1, MAX_SHARE_PIXELS + 1),
+    hostShare('h1', 'on', 'screen', 1.5, 1),
+    hostShare('h1', 'on', 'screen', '1', 1),
+    hostShare('h1', 'on', 'screen', 1, null),
+    { t: 'share', id: 'h1', state: 'on', what: 'screen' },
+    hostShare('h/1', 'on'),
+    hostShare('', 'on'),
+    { t: 'pointer', id: 'h1', x: 0.5 },
+    { t: 'pointer', id: 'h1', y: 0.5 },
+    { t: 'pointer', id: 'h1', x: 1.01, y: 0 },
+    { t: 'pointer', id: 'h1', x: -0.01, y: 0 },
+    { t: 'pointer', id: 'h1', x: 0, y: Infinity },
+    { t: 'pointer', id: 'h1', x: NaN, y: 0 },
+    { t: 'pointer', id: 'h1', x: '0.5', y: 0 },
+    { t: 'pointer', x: 0.5, y: 0.5 },
+    { t: 'view', id: 'c1' },
+    { t: 'view', id: 'c1', on: 'yes' },
+    { t: 'view', id: 'c/1', on: true },
+  ];
+  for (const m of bad) assert.throws(() => validateHostMessage(m), ProtocolError, JSON.stringify(m));
+  // A number too large for a double is Infinity in JavaScript, as Go refuses it.
+  assert.throws(() => validateHostMessage(JSON.parse('{"t":"pointer","id":"h1","x":1e999,"y":0}')), ProtocolError);
+});
+
+test('screen: the host shares after our consent; pause, pointer, view, stop', () => {
+  const { c, ctl } = setup();
+  assert.deepEqual(c.state.screen, { canShare: true, own: null, peer: null });
+  screenAccepted(c, ctl);
+  const before = Date.now();
+  ctl.line(hostShare('h5', 'on'));
+  const p = c.state.screen.peer;
+  assert.equal(p.id, 'h5');
+  assert.equal(p.state, 'on');
+  assert.equal(p.what, 'screen');
+  assert.equal(p.w, 1920);
+  assert.equal(p.h, 1080);
+  assert.equal(p.viewing, true);
+  assert.equal(p.pointer, null);
+  assert.ok(p.started >= before && p.started <= Date.now());
+  ctl.line({ t: 'pointer', id: 'h5', x: 0.5, y: 0.25 });
+  assert.deepEqual(c.state.screen.peer.pointer, { x: 0.5, y: 0.25 });
+  ctl.line(hostShare('h5', 'paused'));
+  assert.equal(c.state.screen.peer.state, 'paused');
+  ctl.line({ t: 'pointer', id: 'h5', x: 1, y: 1 }); // fine while paused
+  assert.deepEqual(c.state.screen.peer.pointer, { x: 1, y: 1 });
+  ctl.line({ t: 'pointer', id: 'h5' });
+  assert.equal(c.state.screen.peer.pointer, null);
+  ctl.line(hostShare('h5', 'on', 'screen', 1280, 720));
+  assert.equal(c.state.screen.peer.state, 'on');
+  assert.equal(c.state.screen.peer.w, 1280);
+  // We stop viewing and view again: the host hears it, once each.
+  assert.ok(c.view(false));
+  assert.equal(c.state.screen.peer.viewing, false);
+  assert.ok(c.view(false));
+  assert.ok(c.view(true));
+  assert.deepEqual(
+    ctl.lines().filter((m) => m.t === 'view'),
+    [
+      { t: 'view', id: 'h5', on: false },
+      { t: 'view', id: 'h5', on: true },
+    ],
+  );
+  ctl.line(hostShare('h5', 'off'));
+  assert.equal(c.state.screen.peer, null);
+  assert.equal(c.view(false), false, 'no share to view');
+  // A new share under a new id.
+  ctl.line(hostShare('h6', 'on', 'window', 800, 600));
+  assert.equal(c.state.screen.peer.id, 'h6');
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('screen: the host must not share without our consent', () => {
+  const cases = [
+    ['no ask', []],
+    ['a pending ask', [{ t: 'ask', id: 'h1', what: 'screen' }]],
+    ['a declined ask', [{ t: 'ask', id: 'h1', what: 'screen' }, 'decline']],
+    ['a withdrawn ask', [{ t: 'ask', id: 'h1', what: 'screen' }, { t: 'withdraw', id: 'h1' }]],
+    ['accepted, then withdrawn', [{ t: 'ask', id: 'h1', what: 'screen' }, 'accept', { t: 'withdraw', id: 'h1' }]],
+    ['a record ask accepted', [{ t: 'ask', id: 'h1', what: 'record' }, 'accept']],
+  ];
+  for (const [name, steps] of cases) {
+    const { session, c, ctl } = setup();
+    for (const st of steps) {
+      if (st === 'accept') c.answer('h1', true);
+      else if (st === 'decline') c.answer('h1', false);
+      else ctl.line(st);
+    }
+    ctl.line(hostShare('h5', 'on'));
+    assert.equal(c.state.phase, 'failed', name);
+    assert.equal(c.state.error, 'protocol', name);
+    assert.equal(c.state.screen.peer, null, name);
+    assert.equal(c.state.screen.canShare, false, name);
+    assert.deepEqual(ctl.lines().at(-1), { t: 'end', reason: 'protocol error' }, name);
+    assert.ok(session.closed, name);
+  }
+});
+
+test('screen: a hostile host breaks the protocol', () => {
+  const cases = [
+    ['a client id', [hostShare('c5', 'on')]],
+    ['two shares at once', [hostShare('h5', 'on'), hostShare('h6', 'on')]],
+    ['an id again', [hostShare('h5', 'on'), hostShare('h5', 'off'), hostShare('h5', 'on')]],
+    ['pause of no share', [hostShare('h5', 'paused')]],
+    ['off twice', [hostShare('h5', 'on'), hostShare('h5', 'off'), hostShare('h5', 'off')]],
+    ['what changes', [hostShare('h5', 'on'), hostShare('h5', 'paused', 'tab')]],
+    ['pointer on no share', [{ t: 'pointer', id: 'h5', x: 0, y: 0 }]],
+    ['pointer after off', [hostShare('h5', 'on'), hostShare('h5', 'off'), { t: 'pointer', id: 'h5' }]],
+    ['pointer on another share', [hostShare('h5', 'on'), { t: 'pointer', id: 'h6', x: 0, y: 0 }]],
+    ['pointer out of range', [hostShare('h5', 'on'), { t: 'pointer', id: 'h5', x: 2, y: 0 }]],
+    ['view of no share', [{ t: 'view', id: 'c5', on: false }]],
+    ['view of its own share', [hostShare('h5', 'on'), { t: 'view', id: 'h5', on: false }]],
+  ];
+  for (const [name, lines] of cases) {
+    const { c, ctl } = setup();
+    screenAccepted(c, ctl);
+    for (const m of lines) ctl.line(m);
+    assert.equal(c.state.phase, 'failed', name);
+    assert.equal(c.state.error, 'protocol', name);
+    assert.equal(c.state.screen.peer, null, name);
+  }
+});
+
+test('screen: declining a later ask stops the host share; its crossing lines are ignored', () => {
+  const { c, ctl } = setup();
+  screenAccepted(c, ctl);
+  ctl.line(hostShare('h5', 'on'));
+  ctl.line({ t: 'ask', id: 'h2', what: 'screen' });
+  assert.ok(c.state.screen.peer, 'an open ask changes nothing');
+  c.answer('h2', false);
+  assert.equal(c.state.screen.peer, null);
+  // Sent by the host before it saw our answer.
+  ctl.line({ t: 'pointer', id: 'h5', x: 0.5, y: 0.5 });
+  ctl.line(hostShare('h5', 'paused'));
+  ctl.line(hostShare('h5', 'on'));
+  ctl.line(hostShare('h5', 'off'));
+  assert.equal(c.state.phase, 'connected');
+  assert.equal(c.state.screen.peer, null);
+  // A new share without consent is not.
+  ctl.line(hostShare('h6', 'on'));
+  assert.equal(c.state.phase, 'failed');
+});
+
+test('screen: a flood of pointer positions is shown at most 20 a second; a hide always counts', () => {
+  const { c, ctl } = setup();
+  screenAccepted(c, ctl);
+  ctl.line(hostShare('h5', 'on'));
+  const start = performance.now();
+  let bytes = '';
+  for (let i = 0; i < 500; i++) bytes += JSON.stringify({ t: 'pointer', id: 'h5', x: i / 1000, y: 0.5 }) + '\n';
+  ctl.deliver(utf8(bytes));
+  const secs = (performance.now() - start) / 1000;
+  const { shown, dropped } = c.pointerCount;
+  assert.equal(shown + dropped, 500);
+  assert.ok(dropped > 0, 'nothing dropped');
+  assert.ok(shown <= POINTER_BURST + Math.ceil(secs * POINTER_RATE) + 1, `${shown} shown in ${secs} s`);
+  assert.ok(c.state.screen.peer.pointer);
+  ctl.line({ t: 'pointer', id: 'h5' });
+  assert.equal(c.state.screen.peer.pointer, null);
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('screen: we share on our own; pause, pointer, stop; the host views or not', async () => {
+  const { c, ctl } = setup();
+  assert.throws(() => c.share('desktop', 1, 1), RangeError);
+  const id = c.share('window', 1024.4, 1e9);
+  assert.match(id, /^c[0-9a-f]{16}$/);
+  assert.equal(c.share('screen', 1, 1), null, 'one share at a time');
+  const own = c.state.screen.own;
+  assert.equal(own.id, id);
+  assert.equal(own.state, 'on');
+  assert.equal(own.what, 'window');
+  assert.equal(own.w, 1024);
+  assert.equal(own.h, MAX_SHARE_PIXELS);
+  assert.equal(own.viewing, true);
+  assert.equal('pointer' in own, false);
+  assert.ok(c.pointer(0.5, 1.2));
+  assert.ok(c.pointer(null));
+  assert.ok(c.pauseShare(true));
+  assert.equal(c.state.screen.own.state, 'paused');
+  assert.ok(c.pauseShare(true));
+  assert.ok(c.pauseShare(false));
+  ctl.line({ t: 'view', id, on: false });
+  assert.equal(c.state.screen.own.viewing, false);
+  ctl.line({ t: 'view', id, on: true });
+  assert.equal(c.state.screen.own.viewing, true);
+  c.stopShare();
+  assert.equal(c.state.screen.own, null);
+  c.stopShare(); // nothing to stop
+  assert.equal(c.pauseShare(true), false);
+  assert.equal(c.pointer(0, 0), false);
+  // The host's view that crossed our stop is ignored.
+  ctl.line({ t: 'view', id, on: false });
+  assert.equal(c.state.phase, 'connected');
+  const screen = ctl.lines().filter((m) => m.t === 'share' || m.t === 'pointer');
+  assert.deepEqual(screen, [
+    { t: 'share', id, state: 'on', what: 'window', w: 1024, h: MAX_SHARE_PIXELS },
+    { t: 'pointer', id, x: 0.5, y: 1 },
+    { t: 'pointer', id },
+    { t: 'share', id, state: 'paused', what: 'window', w: 1024, h: MAX_SHARE_PIXELS },
+    { t: 'share', id, state: 'on', what: 'window', w: 1024, h: MAX_SHARE_PIXELS },
+    { t: 'share', id, state: 'off', what: 'window', w: 1024, h: MAX_SHARE_PIXELS },
+  ]);
+  // A second share gets a new id.
+  const id2 = c.share('tab', 0, 0);
+  assert.notEqual(id2, id);
+  // Our pointer positions go out at most POINTER_RATE a second; the
+  // latest of a burst always goes out, soon.
+  for (let i = 0; i < 100; i++) c.pointer(i / 100, 0);
+  const sent = () => ctl.lines().filter((m) => m.t === 'pointer' && m.id === id2);
+  assert.ok(sent().length < 10, `${sent().length} positions at once`);
+  await new Promise((r) => setTimeout(r, 200));
+  assert.deepEqual(sent().at(-1), { t: 'pointer', id: id2, x: 0.99, y: 0 });
+  // The end stops it.
+  c.end();
+  assert.deepEqual(c.state.screen, { canShare: false, own: null, peer: null });
+});
+
+test('screen: lines said while the connection is rebuilt go out once, after the resume', () => {
+  const { session, c, ctl } = rebuildable();
+  screenAccepted(c, ctl);
+  ctl.line(hostShare('h5', 'on'));
+  ctl.close();
+  const id = c.share('screen', 10, 10);
+  assert.ok(c.view(false));
+  const ctl2 = new Chan('consult');
+  session.add(ctl2);
+  const [resume] = ctl2.lines();
+  assert.equal(resume.t, 'resume');
+  ctl2.line({ t: 'resume', got: resume.sent - 2, sent: c.got });
+  assert.deepEqual(ctl2.lines().slice(1), [
+    { t: 'share', id, state: 'on', what: 'screen', w: 10, h: 10 },
+    { t: 'view', id: 'h5', on: false },
+  ]);
+  ctl2.line(hostShare('h5', 'paused'));
+  ctl2.line({ t: 'view', id, on: false });
+  assert.equal(c.state.screen.peer.state, 'paused');
+  assert.equal(c.state.screen.own.viewing, false);
+  assert.equal(c.state.phase, 'connected');
+});
+
+test('screen: random share, pointer and view messages never throw anything but ProtocolError', () => {
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 1103515245 + 12345) % 2 ** 31), seed);
+  const pick = (xs) => xs[rnd() % xs.length];
+  const values = [undefined, null, 0, 1, -1, 0.5, 1.5, 16384, 16385, NaN, Infinity, 1e-320, '', 'on', 'off', 'paused', 'screen', 'tab', 'h1', 'c1', 'h/1', true, false, [], {}];
+  for (let i = 0; i < 5000; i++) {
+    const m = { t: pick(['share', 'pointer', 'view']) };
+    for (const k of ['id', 'state', 'what', 'w', 'h', 'x', 'y', 'on']) {
+      const v = pick(values);
+      if (v !== undefined) m[k] = v;
+    }
+    let v;
+    try {
+      v = validateHostMessage(m);
+    } catch (e) {
+      assert.ok(e instanceof ProtocolError, String(e));
+      continue;
+    }
+    if (v.t === 'share') assert.ok(Number.isInteger(v.w) && v.w >= 0 && v.w <= MAX_SHARE_PIXELS && ['on', 'paused', 'off'].includes(v.state), JSON.stringify(m));
+    if (v.t === 'pointer' && !v.hide) assert.ok(v.x >= 0 && v.x <= 1 && v.y >= 0 && v.y <= 1, JSON.stringify(m));
+    if (v.t === 'view') assert.equal(typeof v.on, 'boolean');
+  }
 });

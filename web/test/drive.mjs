@@ -66,6 +66,7 @@ if (launch.browser === 'firefox') {
   ];
   // Screen capture without a picker, of a generated picture (both flags).
   if (cfg.fakeMedia) launch.args.push('--use-fake-ui-for-media-stream', '--use-fake-device-for-media-stream');
+  for (const f of cfg.flags ?? []) launch.args.push(`--${f}`);
 }
 
 const browser = await puppeteer.launch(launch);

@@ -45,6 +45,30 @@ class FakeChannel {
   }
 }
 
+// FakeTransceiver is a video transceiver as setRemoteDescription makes it.
+class FakeTransceiver {
+  constructor(mid, n) {
+    this.mid = mid;
+    this.stopped = false;
+    this.direction = 'recvonly';
+    this.receiver = { track: { kind: 'video', id: `incoming-${n}` } };
+    this.sender = {
+      track: null,
+      negotiated: false,
+      params: null,
+      async replaceTrack(t) {
+        this.track = t;
+      },
+      getParameters() {
+        return { transactionId: 'x', encodings: this.negotiated ? [{}] : [] };
+      },
+      async setParameters(p) {
+        this.params = p;
+      },
+    };
+  }
+}
+
 // FakePC is the part of RTCPeerConnection rtc.js uses; every instance is kept.
 class FakePC {
   static all = [];
@@ -68,12 +92,21 @@ class FakePC {
   }
   async setRemoteDescription(d) {
     this.remote = d;
+    // A video section makes a transceiver (recvonly, as a browser's
+    // answerer does), once per connection.
+    if (d.sdp.includes('m=video 9') && !this.tx) this.tx = new FakeTransceiver('1', this.n);
+  }
+  getTransceivers() {
+    return this.tx ? [this.tx] : [];
   }
   async createAnswer() {
+    // What the answer would say: the transceiver's direction and track now.
+    this.answered = this.tx ? { direction: this.tx.direction, track: this.tx.sender.track } : null;
     return { type: 'answer', sdp: `v=0\r\na=fingerprint:sha-256 ${colons(this.fpB)}\r\n` };
   }
   async setLocalDescription(d) {
     this.localDescription = d;
+    if (this.tx) this.tx.sender.negotiated = true;
   }
   async addIceCandidate(c) {
     this.candidates.push(c);
@@ -221,4 +254,75 @@ test('rtc: a host that does not rebuild: a dead connection ends the session', as
   pc1.ctl.onclose();
   assert.equal(ended?.kind, 'peer-gone');
   assert.ok(!pair.sent.some((x) => x.t === 'reconnect'));
+});
+
+const withVideo = (sdp) => `${sdp}m=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\na=mid:0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=mid:1\r\na=sendrecv\r\n`;
+
+test('rtc: a video section is answered sendrecv, its track shown, a share kept across a new connection', async () => {
+  const pair = new FakePair();
+  FakePC.all = [];
+  const p = connect({ pair, RTCPeerConnection: FakePC });
+  pair.deliver({ t: 'offer', sdp: withVideo(offer(1)) });
+  await until(() => FakePC.all[0]?.localDescription, 'the answer');
+  const pc1 = FakePC.all[0];
+  assert.deepEqual(pc1.answered, { direction: 'sendrecv', track: null }, 'sendrecv before createAnswer');
+  pc1.bind(fp(1));
+  const s = await p;
+  const shown = [];
+  s.onvideo = (track) => shown.push(track?.id ?? null);
+  assert.deepEqual(shown, ['incoming-1'], 'a late listener is told the current track');
+  assert.ok(s.canShare);
+
+  // Sharing: replaceTrack on the same transceiver, no new offer, and the
+  // sender's knobs.
+  const share = { kind: 'video', id: 'capture' };
+  assert.equal(await s.setShareTrack(share), true);
+  assert.equal(pc1.tx.sender.track, share);
+  assert.equal(pc1.tx.sender.params.encodings[0].maxFramerate, 15);
+  assert.equal(pc1.tx.sender.params.degradationPreference, 'maintain-resolution');
+  assert.equal(pair.sent.filter((x) => x.t === 'answer').length, 1);
+
+  // An ICE restart of the same connection: the same transceiver, nothing new to show.
+  pair.deliver({ t: 'offer', sdp: withVideo(offer(1)) });
+  await until(() => pair.sent.filter((x) => x.t === 'answer').length === 2, 'the restart answer');
+  assert.deepEqual(shown, ['incoming-1']);
+
+  // The connection dies; the new one takes the share before its answer
+  // and shows its own incoming track.
+  pc1.ctl.message(Uint8Array.of(1).buffer);
+  pc1.sctp.state = 'closed';
+  pc1.ctl.onclose();
+  await until(() => pair.sent.some((x) => x.t === 'reconnect'), 'the reconnect request');
+  pair.deliver({ t: 'offer', sdp: withVideo(offer(2)) });
+  await until(() => FakePC.all[1]?.localDescription, 'the new answer');
+  const pc2 = FakePC.all[1];
+  assert.deepEqual(pc2.answered, { direction: 'sendrecv', track: share }, 'the share goes on over the new connection');
+  assert.deepEqual(shown, ['incoming-1', 'incoming-2']);
+  pc2.bind(fp(2));
+  await until(() => s.generation === 1, 'the new connection');
+  await until(() => pc2.tx.sender.params, 'the new sender tuned');
+  assert.equal(pc2.tx.sender.params.encodings[0].maxFramerate, 15);
+
+  // Stopping: nothing on the sender.
+  assert.equal(await s.setShareTrack(null), true);
+  assert.equal(pc2.tx.sender.track, null);
+  assert.equal(s.shareTrack, null);
+  s.close();
+});
+
+test('rtc: without a video section there is nothing to show or share on', async () => {
+  const pair = new FakePair();
+  const shown = [];
+  FakePC.all = [];
+  const p = connect({ pair, RTCPeerConnection: FakePC });
+  pair.deliver({ t: 'offer', sdp: offer(1) });
+  await until(() => FakePC.all[0]?.localDescription, 'the answer');
+  FakePC.all[0].bind(fp(1));
+  const s = await p;
+  s.onvideo = (track) => shown.push(track);
+  assert.deepEqual(shown, []);
+  assert.equal(s.video, null);
+  assert.ok(!s.canShare);
+  assert.equal(await s.setShareTrack({ kind: 'video' }), false, 'kept for a later connection, none now');
+  s.close();
 });

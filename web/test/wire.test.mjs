@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import * as w from '../src/wire.js';
 import * as cp from '../src/cpace.js';
-import { concat, fromHex, toHex, utf8 } from '../src/bytes.js';
+import { concat, fromHex, fromUTF8, toHex, utf8 } from '../src/bytes.js';
 import { Codes } from '../src/code.js';
 import { lists, readJSON } from './helpers.mjs';
 
@@ -166,6 +166,8 @@ test('signals: validation of hostile fields', () => {
   const ok = [
     { t: 'hello', v: 1 },
     { t: 'hello', v: 1, name: 'Bernd Büchner', id: 'aCnxaVLrovUphdx9mx9NQuyBshDsVNg2wsG8R2lHcYE=', app: 'consult', path: 'relay' },
+    { t: 'hello', v: 1, app: 'consult', screen: 1 },
+    { t: 'hello', v: 1, screen: 255 },
     { t: 'offer', sdp: 'v=0\r\n' },
     { t: 'cand', c: 'candidate:1 1 udp 1 192.0.2.1 5000 typ host', mid: '0', idx: 0 },
     { t: 'cand', c: 'candidate:1 1 udp 1 192.0.2.1 5000 typ host' },
@@ -181,6 +183,10 @@ test('signals: validation of hostile fields', () => {
     [{ t: 'hello', v: 1, id: '!!!!' }, 'malformed'],
     [{ t: 'hello', v: 1, app: 'shell' }, 'malformed'],
     [{ t: 'hello', v: 1, path: 'x' }, 'malformed'],
+    [{ t: 'hello', v: 1, screen: -1 }, 'malformed'],
+    [{ t: 'hello', v: 1, screen: 256 }, 'malformed'],
+    [{ t: 'hello', v: 1, screen: 1.5 }, 'malformed'],
+    [{ t: 'hello', v: 1, screen: '1' }, 'malformed'],
     [{ t: 'answer', sdp: '' }, 'malformed'],
     [{ t: 'answer' }, 'malformed'],
     [{ t: 'cand', c: 'candidate:1\r\na=evil' }, 'malformed'],
@@ -261,4 +267,15 @@ test('relay candidates are recognised by address', async () => {
   assert.equal(relayAddress('candidate:1 1 udp 2130706431 192.0.2.1 5000 typ host'), null);
   assert.equal(relayAddress('candidate:1 1 udp 1 192.0.2.1 5000 typ'), null);
   assert.equal(relayAddress('garbage'), null);
+});
+
+test('signals: a hello says whether its sender can share a screen, as Go writes it', () => {
+  // Field order as wire.Signal: screen after path, left out when 0.
+  assert.equal(fromUTF8(w.marshalSignal({ t: 'hello', v: 1, app: 'consult', path: 'auto', screen: 1 })), '{"t":"hello","v":1,"app":"consult","path":"auto","screen":1}');
+  assert.equal(fromUTF8(w.marshalSignal({ t: 'hello', v: 1, screen: 0 })), '{"t":"hello","v":1}');
+  assert.equal(w.canScreen({ t: 'hello', v: 1 }), false);
+  assert.equal(w.canScreen({ t: 'hello', v: 1, screen: 0 }), false);
+  assert.equal(w.canScreen({ t: 'hello', v: 1, screen: 1 }), true);
+  assert.equal(w.canScreen({ t: 'hello', v: 1, screen: 7 }), true);
+  assert.equal(w.canScreen({ t: 'bye', screen: 1 }), false);
 });

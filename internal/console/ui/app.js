@@ -3,6 +3,7 @@
 // Everything from the network is put into the page as text, never as HTML.
 
 import { t, setLang, getLang, size, when } from './i18n.js';
+import { Screen } from './screen.js';
 
 const $ = (id) => document.querySelector(`[data-testid="${id}"]`);
 const enc = encodeURIComponent;
@@ -162,6 +163,7 @@ function render(st) {
   renderFiles(st);
   renderNotes(st);
   renderKnown(st, host);
+  screen.render(st);
 
   const live = st.phase === 'connected';
   for (const id of ['chat-input', 'chat-send', 'file-input', 'file-send', 'ask-record', 'ask-screen']) {
@@ -593,5 +595,6 @@ function wire() {
 
 applyLang(chosenLang || browserLang());
 setTab('consult');
+const screen = new Screen({ api, showError });
 wire();
 refresh();
