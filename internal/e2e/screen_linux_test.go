@@ -637,6 +637,10 @@ func TestScreenShareJoinConsole(t *testing.T) {
 	back := s.summary(hc, 0)
 	t.Logf("the client's share in the adviser's console: latency median %.0f ms, p95 %.0f ms over %d frames of %d×%d", back.Median, back.P95, back.Count, back.W, back.H)
 	jc.Click(`[data-testid=share-stop]`)
+	// The adviser ends; `direkt join` ends with it (and its console).
 	newNetnsConsole(t, "", links.Console).post("/api/end", nil)
-	jc.Wait(`body[data-state=ended]`)
+	join.mustEvent(ctx, "ended")
+	if code := join.wait(ctx); code != 0 {
+		t.Errorf("join exited %d after the adviser ended", code)
+	}
 }
