@@ -385,19 +385,7 @@ type browserConsult struct {
 // host's heartbeat told the page that it restarts ICE when asked.
 func joinInBed(ctx context.Context, t *testing.T, bed *netbed.Bed, server string, page *browsertest.Page, plog *pageLog) *browserConsult {
 	t.Helper()
-	host := start(t, "host", procOptions{Netns: bed.A.Host}, "host", "--json", "-v", "--no-browser", "--server", server,
-		"--name", "Beraterin", "--lang", "en", "--data", t.TempDir())
-	codeEv, _, err := host.await(ctx, 0, func(e event) bool { return e.Event == "code" || e.Event == "error" })
-	if err != nil || codeEv.Event != "code" {
-		t.Fatalf("host got no code: %s", describeFailure(host, err))
-	}
-	var links struct {
-		Join    string `json:"join_url"`
-		Console string `json:"console_url"`
-	}
-	if err := json.Unmarshal([]byte(codeEv.raw), &links); err != nil || links.Join == "" || links.Console == "" {
-		t.Fatalf("code event %s: %v", codeEv.raw, err)
-	}
+	host, links := startHost(ctx, t, bed.A.Host, server, t.TempDir())
 	c := &browserConsult{t: t, host: host, api: newNetnsConsole(t, bed.A.Host, links.Console), page: page, plog: plog}
 	plog.next()
 	// A join link that differs from the page's address only in its
@@ -418,6 +406,32 @@ func joinInBed(ctx context.Context, t *testing.T, bed *netbed.Bed, server string
 		}
 	}
 	return c
+}
+
+// hostLinks are what a host's code event gives: its code, the browser's
+// join link and the console's address with its token.
+type hostLinks struct {
+	Code    string `json:"code"`
+	Join    string `json:"join_url"`
+	Console string `json:"console_url"`
+}
+
+// startHost starts `direkt host` (the adviser "Beraterin", English) in ns
+// (the test's own for "") with its data in data and flags added, and
+// returns it with its links once it shows a code.
+func startHost(ctx context.Context, t testing.TB, ns, server, data string, flags ...string) (*proc, hostLinks) {
+	t.Helper()
+	args := append([]string{"host", "--json", "-v", "--no-browser", "--server", server, "--name", "Beraterin", "--lang", "en", "--data", data}, flags...)
+	host := start(t, "host", procOptions{Netns: ns}, args...)
+	codeEv, _, err := host.await(ctx, 0, func(e event) bool { return e.Event == "code" || e.Event == "error" })
+	if err != nil || codeEv.Event != "code" {
+		t.Fatalf("host got no code: %s", describeFailure(host, err))
+	}
+	var links hostLinks
+	if err := json.Unmarshal([]byte(codeEv.raw), &links); err != nil || links.Code == "" || links.Join == "" || links.Console == "" {
+		t.Fatalf("code event %s: %v", codeEv.raw, err)
+	}
+	return host, links
 }
 
 // checkOnce checks that every message sent shows exactly once on the page

@@ -256,19 +256,7 @@ func startScreenConsult(ctx context.Context, t testing.TB, ns, server string, fl
 	t.Helper()
 	page := client.Page()
 	data := t.TempDir()
-	args := append([]string{"host", "--json", "-v", "--no-browser", "--server", server, "--name", "Beraterin", "--lang", "en", "--data", data}, flags...)
-	host := start(t, "host", procOptions{Netns: ns}, args...)
-	codeEv, _, err := host.await(ctx, 0, func(e event) bool { return e.Event == "code" || e.Event == "error" })
-	if err != nil || codeEv.Event != "code" {
-		t.Fatalf("host got no code: %s", describeFailure(host, err))
-	}
-	var links struct {
-		Join    string `json:"join_url"`
-		Console string `json:"console_url"`
-	}
-	if err := json.Unmarshal([]byte(codeEv.raw), &links); err != nil || links.Join == "" || links.Console == "" {
-		t.Fatalf("code event %s: %v", codeEv.raw, err)
-	}
+	host, links := startHost(ctx, t, ns, server, data, flags...)
 	s := &screenConsult{t: t, host: host, data: data, api: newNetnsConsole(t, ns, links.Console), console: console, page: page}
 	s.chat = &browserConsult{t: t, host: host, api: s.api, page: page, plog: &pageLog{p: client}}
 	console.Goto(links.Console)
@@ -463,6 +451,7 @@ func (s *screenConsult) stopAndRestart(t testing.TB) {
 	t.Helper()
 	s.console.Click(`[data-testid=share-stop]`)
 	still(t, s.page, "stopped")
+	s.console.Until(shareEnabled)
 	s.console.Click(`[data-testid=share-screen]`)
 	t.Logf("restarted: frames after %s", moving(t, s.page, "restarted").Round(time.Millisecond))
 }
@@ -590,15 +579,7 @@ func TestScreenShareJoinConsole(t *testing.T) {
 		p.Page().OnNewDocument(browsertest.PatternJS)
 		p.Page().OnNewDocument(screenHooks)
 	}
-	host := start(t, "host", procOptions{}, "host", "--json", "-v", "--no-browser", "--server", srv.url, "--name", "Beraterin", "--lang", "en", "--data", t.TempDir())
-	codeEv := host.mustEvent(ctx, "code")
-	var links struct {
-		Code    string `json:"code"`
-		Console string `json:"console_url"`
-	}
-	if err := json.Unmarshal([]byte(codeEv.raw), &links); err != nil {
-		t.Fatal(err)
-	}
+	_, links := startHost(ctx, t, "", srv.url, t.TempDir())
 	join := start(t, "join", procOptions{}, "join", "--json", "-v", "--no-browser", "--server", srv.url, "--name", "Kunde", "--lang", "en", "--data", t.TempDir(), links.Code)
 	var joinLinks struct {
 		Console string `json:"console_url"`
