@@ -7,6 +7,7 @@ import (
 	"github.com/direkt/direkt/internal/console"
 	"github.com/direkt/direkt/internal/consult"
 	"github.com/direkt/direkt/internal/screen"
+	"github.com/direkt/direkt/internal/session"
 )
 
 // Screen sharing (docs/screen.md): the consultation carries the control
@@ -25,6 +26,14 @@ func (b *base) newScreen(l *live) {
 	l.scr.Attach(l.sess.Video())
 }
 
+// video is the video of l's session in use (nil: none), which a rebuilt
+// connection replaces under b.mu.
+func (b *base) video(l *live) *session.Video {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return l.sess.Video()
+}
+
 // gateScreen sets the forwarder's gates from the consultation's state.
 func gateScreen(l *live) {
 	sc := l.cons.Screen()
@@ -35,7 +44,7 @@ func gateScreen(l *live) {
 
 // screenState is the console's view of screen sharing; nil when the
 // session has no video (the other side cannot show a screen), so that the
-// page offers no bridge.
+// page offers no bridge. b.mu must be held.
 func screenState(l *live, snap consult.Snapshot) *console.Screen {
 	v := l.sess.Video()
 	if v == nil {
@@ -61,7 +70,7 @@ func (b *base) ScreenRTC(ctx context.Context, offer string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	if l.sess.Video() == nil {
+	if b.video(l) == nil {
 		return "", fmt.Errorf("%w: the other side cannot show or share a screen", ErrNotNow)
 	}
 	return l.scr.Page(ctx, offer)
@@ -75,7 +84,7 @@ func (b *base) Share(action, what string, w, h int) error {
 	}
 	switch action {
 	case "start":
-		if l.sess.Video() == nil {
+		if b.video(l) == nil {
 			return fmt.Errorf("%w: the other side cannot show a screen", ErrNotNow)
 		}
 		_, err = l.cons.Share(what, w, h)

@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -117,5 +118,73 @@ func TestRecordScreen(t *testing.T) {
 	}
 	if err := record.CheckPDF(rec, doc); err != nil {
 		t.Errorf("the PDF is not the record's: %v", err)
+	}
+}
+
+// TestScreenBackend: the console's screen actions on both peers, as the
+// console page calls them: the state shows screen sharing (both hellos
+// said screen 1, so the session has video), the adviser may not share
+// before the client's consent, and after it the share, its pointer and the
+// client's viewing reach the other side's state; a bridge offer that is no
+// offer is refused.
+func TestScreenBackend(t *testing.T) {
+	leakCheck(t)
+	ctx := testCtx(t, 60*time.Second)
+	h, j, _, _, _, _, joined := newPair(t, ctx, false)
+	hs := waitState(t, ctx, h, "screen sharing in the state", func(st console.State) bool { return st.Screen != nil })
+	if hs.Screen.CanShare {
+		t.Errorf("the adviser may share before the client consented: %+v", hs.Screen)
+	}
+	js := waitState(t, ctx, j, "screen sharing in the client's state", func(st console.State) bool { return st.Screen != nil })
+	if !js.Screen.CanShare {
+		t.Errorf("the client may not share on its own initiative: %+v", js.Screen)
+	}
+	if err := h.Share("start", consult.ShareScreen, 1280, 720); !errors.Is(err, consult.ErrNoConsent) {
+		t.Errorf("a share before consent: %v, want ErrNoConsent", err)
+	}
+	if _, err := h.ScreenRTC(ctx, "not an offer"); err == nil {
+		t.Error("the bridge took a description that is no offer")
+	}
+	if err := h.Share("jump", "", 0, 0); err == nil {
+		t.Error("an unknown screen action was taken")
+	}
+
+	if err := h.Ask(consult.WhatScreen); err != nil {
+		t.Fatal(err)
+	}
+	js = waitState(t, ctx, j, "the screen ask", func(st console.State) bool { return len(st.Asks) == 1 })
+	if err := j.Answer(js.Asks[0].ID, true); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, h, "the consent", func(st console.State) bool { return st.Screen.CanShare })
+	if err := h.Share("start", consult.ShareWindow, 1280, 720); err != nil {
+		t.Fatal(err)
+	}
+	js = waitState(t, ctx, j, "the adviser's share", func(st console.State) bool { return st.Screen.Peer != nil })
+	if p := js.Screen.Peer; p.State != consult.ShareOn || p.What != consult.ShareWindow || p.W != 1280 || p.H != 720 || !p.Viewing {
+		t.Errorf("the client sees the share as %+v", p)
+	}
+	if err := h.Pointer(0.25, 0.75, true); err != nil {
+		t.Fatal(err)
+	}
+	js = waitState(t, ctx, j, "the pointer", func(st console.State) bool { return st.Screen.Peer.Pointer != nil })
+	if p := js.Screen.Peer.Pointer; p.X != 0.25 || p.Y != 0.75 {
+		t.Errorf("the pointer at %+v, want (0.25, 0.75)", p)
+	}
+	if err := j.View(false); err != nil {
+		t.Fatal(err)
+	}
+	waitState(t, ctx, h, "the client not viewing", func(st console.State) bool { return st.Screen.Own != nil && !st.Screen.Own.Viewing })
+	for _, a := range []string{"pause", "resume", "stop"} {
+		if err := h.Share(a, "", 0, 0); err != nil {
+			t.Fatalf("%s: %v", a, err)
+		}
+	}
+	waitState(t, ctx, j, "the share stopped", func(st console.State) bool { return st.Screen.Peer == nil })
+	if err := h.End(); err != nil {
+		t.Fatal(err)
+	}
+	if err := result(t, ctx, joined); err != nil {
+		t.Errorf("Join.Run: %v", err)
 	}
 }
