@@ -226,6 +226,12 @@ func screenShare(ctx context.Context, t testing.TB, c screenCase) (f screenFigur
 		t.Logf("the client's address changed: %s %s after, frames %s later", how, back.Round(time.Millisecond), again.Round(time.Millisecond))
 	}
 	s.pointer(t)
+	if dir := os.Getenv("DIREKT_SCREENSHOTS"); dir != "" && c.name == "nat" {
+		// The README's pictures: the share with its pointer on both sides.
+		s.page.Eval(`(window.scrollTo(0, 0), true)`, nil)
+		s.page.Screenshot(filepath.Join(dir, "join-screen.png"))
+		s.console.Screenshot(filepath.Join(dir, "console-screen.png"))
+	}
 	s.pauseAndResume(t)
 	s.stopViewing(t)
 	s.stopAndRestart(t)
