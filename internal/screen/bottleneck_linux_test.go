@@ -3,7 +3,6 @@ package screen
 import (
 	"context"
 	"net"
-	"sync"
 	"testing"
 	"time"
 
@@ -12,7 +11,6 @@ import (
 
 	"github.com/direkt/direkt/internal/netbed"
 	"github.com/direkt/direkt/internal/session"
-	"github.com/direkt/direkt/internal/wire"
 )
 
 // nsNet is the real network as seen from one netbed namespace, for a
@@ -66,26 +64,10 @@ func bedSessions(t testing.TB, ctx context.Context, rate int64) (a, b *session.S
 			t.Errorf("close bed: %v", err)
 		}
 	})
-	ab, ba := make(chan wire.Signal, 1024), make(chan wire.Signal, 1024)
 	cfg := session.Config{Video: true, BindingKey: [32]byte{9}, Logger: testLogger()}
 	ca, cb := cfg, cfg
-	ca.Role, ca.Signaller, ca.Net = wire.RoleA, &memSignaller{in: ba, out: ab}, newNSNet(t, bed.A.Host)
-	cb.Role, cb.Signaller, cb.Net = wire.RoleB, &memSignaller{in: ab, out: ba}, newNSNet(t, bed.B.Host)
-	var wg sync.WaitGroup
-	var errA, errB error
-	wg.Add(2)
-	go func() { defer wg.Done(); a, errA = session.Connect(ctx, ca) }()
-	go func() { defer wg.Done(); b, errB = session.Connect(ctx, cb) }()
-	wg.Wait()
-	for _, s := range []*session.Session{a, b} {
-		if s != nil {
-			t.Cleanup(func() { _ = s.Close() })
-		}
-	}
-	if errA != nil || errB != nil {
-		t.Fatalf("connect: a: %v; b: %v", errA, errB)
-	}
-	return a, b
+	ca.Net, cb.Net = newNSNet(t, bed.A.Host), newNSNet(t, bed.B.Host)
+	return connectPair(t, ctx, ca, cb)
 }
 
 // busyJS draws random coloured blocks over the document part of the

@@ -74,10 +74,16 @@ func (m *memSignaller) Recv(ctx context.Context) (wire.Signal, error) {
 // closed when the test ends.
 func sessionPair(t testing.TB, ctx context.Context) (a, b *session.Session) {
 	t.Helper()
+	cfg := session.Config{IncludeLoopback: true, Video: true, BindingKey: [32]byte{7}, Logger: testLogger()}
+	return connectPair(t, ctx, cfg, cfg)
+}
+
+// connectPair connects a session of ca (as peer a) with one of cb (as
+// peer b) over in-memory signalling: Role and Signaller are set here. Both
+// are closed when the test ends; it fails unless both have video.
+func connectPair(t testing.TB, ctx context.Context, ca, cb session.Config) (a, b *session.Session) {
+	t.Helper()
 	ab, ba := make(chan wire.Signal, 1024), make(chan wire.Signal, 1024)
-	key := [32]byte{7}
-	cfg := session.Config{IncludeLoopback: true, Video: true, BindingKey: key, Logger: testLogger()}
-	ca, cb := cfg, cfg
 	ca.Role, ca.Signaller = wire.RoleA, &memSignaller{in: ba, out: ab}
 	cb.Role, cb.Signaller = wire.RoleB, &memSignaller{in: ab, out: ba}
 	var wg sync.WaitGroup
